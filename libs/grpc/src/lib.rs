@@ -1,0 +1,20 @@
+//! What every Minhu gRPC server shares:
+//!
+//! - [`auth`]: JWTs in, a typed [`Principal`] out, and the checks handlers make on it;
+//! - [`error`]: [`ApiError`], the one table from "what went wrong" to `tonic::Status` with
+//!   `google.rpc` details a client can read;
+//! - [`page`]: page sizes and opaque page tokens for every `List` method;
+//! - [`server`]: [`GrpcServer`], the middleware stack, health, reflection and graceful
+//!   shutdown around a service's handlers;
+//! - [`limit`]: the per-message size limit that answers RESOURCE_EXHAUSTED.
+
+pub mod auth;
+pub mod error;
+pub mod limit;
+pub mod page;
+pub mod server;
+
+pub use auth::{AuthConfig, Authenticator, Claims, OrgKind, Organization, Principal, Role, TokenIssuer};
+pub use error::{ApiError, FieldViolations};
+pub use page::{PageToken, page_size};
+pub use server::{GrpcServer, ServerConfig, shutdown_signal};

@@ -1,0 +1,221 @@
+//! [`GrpcServer`]: a service's handlers inside the stack every Minhu server shares.
+//!
+//! Request path, outermost first (each layer says why it is where it is):
+//!
+//! 1. trace span (tower-http) — first, so every later refusal is inside a span that
+//!    continues the caller's W3C trace;
+//! 2. load shedding — before the limit, so excess requests are refused at once with
+//!    RESOURCE_EXHAUSTED instead of queueing until their deadlines pass;
+//! 3. global concurrency limit — bounds the work in flight across all connections, which
+//!    is what protects the database pool;
+//! 4. message size limit — refuses oversized messages before they are buffered;
+//! 5. tonic's request timeout, then the per-connection limit (tonic's own knobs);
+//! 6. routes: the service, `grpc.health.v1` and gRPC reflection.
+//!
+//! Health reports NOT_SERVING until [`GrpcServer::serve`] starts and again as soon as the
+//! shutdown signal arrives, so load balancers stop sending work before the drain.
+
+use std::{convert::Infallible, future::Future, net::SocketAddr, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{body::Body, server::NamedService, service::RoutesBuilder};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::ServiceBuilder;
+use tower_http::trace::TraceLayer;
+
+use crate::limit::MessageSizeLimitLayer;
+
+/// The knobs of the shared stack.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// A request still running after this is cancelled.
+    pub request_timeout: Duration,
+    /// Requests in flight across all connections; beyond it requests are shed.
+    pub concurrency_limit: usize,
+    /// Requests in flight on one connection.
+    pub concurrency_limit_per_connection: usize,
+    /// Largest gRPC message accepted or sent.
+    pub max_message_bytes: usize,
+    /// How long in-flight calls (and live streams) may run after the shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            concurrency_limit: 1024,
+            concurrency_limit_per_connection: 256,
+            max_message_bytes: 4 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The descriptor sets for reflection did not decode.
+    #[error("building the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("serving gRPC: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A gRPC server under construction: add services, then [`serve`](Self::serve) it.
+pub struct GrpcServer {
+    config: ServerConfig,
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+    descriptor_sets: Vec<&'static [u8]>,
+    health: HealthReporter,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer").field("config", &self.config).field("services", &self.names).finish()
+    }
+}
+
+impl GrpcServer {
+    /// A server with health and reflection and no services yet.
+    pub fn new(config: ServerConfig) -> Self {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
+        Self { config, routes, names: Vec::new(), descriptor_sets: vec![tonic_health::pb::FILE_DESCRIPTOR_SET], health }
+    }
+
+    /// The stack's settings, e.g. for a service's `max_*_message_size`.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Serves `service` (a generated `…Server`, possibly with an interceptor).
+    pub fn add_service<S, B>(mut self, service: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible, Response = http::Response<B>>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Makes the services of an encoded `FileDescriptorSet` discoverable by reflection.
+    pub fn register_descriptors(mut self, encoded: &'static [u8]) -> Self {
+        self.descriptor_sets.push(encoded);
+        self
+    }
+
+    /// A handle to report health from outside (e.g. NOT_SERVING while a dependency is down).
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then drains for at most the grace
+    /// period.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let Self { config, mut routes, names, descriptor_sets, health } = self;
+
+        let mut v1 = tonic_reflection::server::Builder::configure();
+        let mut v1alpha = tonic_reflection::server::Builder::configure();
+        for set in &descriptor_sets {
+            v1 = v1.register_encoded_file_descriptor_set(set);
+            v1alpha = v1alpha.register_encoded_file_descriptor_set(set);
+        }
+        routes.add_service(v1.build_v1()?);
+        // grpcurl and older tools still ask v1alpha.
+        routes.add_service(v1alpha.build_v1alpha()?);
+
+        let stack = ServiceBuilder::new()
+            .layer(TraceLayer::new_for_grpc().make_span_with(minhu_telemetry::server_span))
+            .load_shed()
+            .concurrency_limit(config.concurrency_limit)
+            .layer(MessageSizeLimitLayer::new(config.max_message_bytes))
+            .into_inner();
+
+        let router = tonic::transport::Server::builder()
+            .timeout(config.request_timeout)
+            .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(stack)
+            .add_routes(routes.routes());
+
+        let local = listener.local_addr().ok();
+        for name in &names {
+            health.set_service_status(*name, ServingStatus::Serving).await;
+        }
+        health.set_service_status("", ServingStatus::Serving).await;
+        tracing::info!(addr = ?local, services = ?names, "serving gRPC");
+
+        let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+        let reporter = health.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: not serving, draining");
+            reporter.set_service_status("", ServingStatus::NotServing).await;
+            for name in &names {
+                reporter.set_service_status(*name, ServingStatus::NotServing).await;
+            }
+            let _ = draining_tx.send(());
+        };
+        let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result?,
+            _ = draining_rx => {
+                // Live streams (WatchCase, the feed) never end by themselves: give calls the
+                // grace period, then stop regardless.
+                match tokio::time::timeout(config.shutdown_grace, &mut server).await {
+                    Ok(result) => result?,
+                    Err(_) => tracing::warn!(grace = ?config.shutdown_grace, "drain grace elapsed; closing remaining calls"),
+                }
+            }
+        }
+        tracing::info!(addr = ?local, "stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or ctrl-c (SIGINT): what orchestrators and terminals send.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("received ctrl-c"),
+        _ = terminate => tracing::info!("received SIGTERM"),
+    }
+}
+
+/// Binds a listener; `127.0.0.1:0` picks a free port (tests).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

@@ -1,0 +1,133 @@
+//! `request_id` idempotency (AIP-155): the first result of a mutating request is stored in
+//! the same transaction as its effect, so a retry — after a timeout, a crash, a dropped
+//! connection — returns that result and changes nothing.
+//!
+//! Usage inside a handler's transaction:
+//!
+//! ```ignore
+//! let key = Idempotency::new(METHOD, &request.request_id, Fingerprint::of(&principal.subject, &request));
+//! let mut tx = pool.begin().await?;
+//! if let Replay::Stored(first) = key.claim::<Case>(&mut tx).await? {
+//!     return Ok(first);
+//! }
+//! let case = /* the effect, in `tx` */;
+//! key.complete(&mut tx, &case).await?;
+//! tx.commit().await?;
+//! ```
+//!
+//! Two concurrent requests with one id serialise on the record's primary key: the second
+//! waits for the first to commit, then replays its result (or, if the first rolled back,
+//! goes ahead itself).
+
+use sha2::{Digest as _, Sha256};
+use sqlx::PgConnection;
+
+use crate::StoreError;
+
+/// What a request is, for telling a retry from a reuse of its id with something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// sha256 of the caller and the encoded request. Bound to the caller so that nobody can
+    /// read another's result by replaying their request id.
+    pub fn of(caller: &str, request: &impl prost::Message) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(caller.as_bytes());
+        hasher.update([0]);
+        hasher.update(request.encode_to_vec());
+        Self(hasher.finalize().into())
+    }
+}
+
+/// The outcome of [`Idempotency::claim`].
+#[derive(Debug)]
+pub enum Replay<M> {
+    /// First time: go ahead, then [`Idempotency::complete`].
+    Proceed,
+    /// A retry: here is the first result; do nothing else.
+    Stored(M),
+}
+
+/// One request's idempotency key.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    scope: String,
+    request_id: String,
+    fingerprint: Fingerprint,
+}
+
+impl Idempotency {
+    /// The key of a request to `scope` (the RPC's full name). An empty `request_id` means
+    /// the caller opted out: every call proceeds.
+    pub fn new(scope: impl Into<String>, request_id: &str, fingerprint: Fingerprint) -> Self {
+        Self { scope: scope.into(), request_id: request_id.trim().to_owned(), fingerprint }
+    }
+
+    /// Whether the caller sent a request id.
+    pub fn is_enabled(&self) -> bool {
+        !self.request_id.is_empty()
+    }
+
+    /// Claims the key in `tx`, or returns the stored first result.
+    pub async fn claim<M: prost::Message + Default>(&self, tx: &mut PgConnection) -> Result<Replay<M>, StoreError> {
+        if !self.is_enabled() {
+            return Ok(Replay::Proceed);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO minhu_idempotency_records (scope, request_id, fingerprint) VALUES ($1, $2, $3) \
+             ON CONFLICT (scope, request_id) DO NOTHING",
+        )
+        .bind(&self.scope)
+        .bind(&self.request_id)
+        .bind(&self.fingerprint.0[..])
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Replay::Proceed);
+        }
+        let (fingerprint, response): (Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
+            "SELECT fingerprint, response FROM minhu_idempotency_records WHERE scope = $1 AND request_id = $2",
+        )
+        .bind(&self.scope)
+        .bind(&self.request_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if fingerprint != self.fingerprint.0 {
+            return Err(StoreError::RequestIdReused(self.request_id.clone()));
+        }
+        let response = response.ok_or_else(|| {
+            // Only a committed claim is visible, and it always has its response.
+            StoreError::Database(sqlx::Error::Protocol("idempotency record without a response".into()))
+        })?;
+        let message =
+            M::decode(response.as_slice()).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
+        Ok(Replay::Stored(message))
+    }
+
+    /// Stores the result of the claimed request, in the same transaction as its effect.
+    pub async fn complete(&self, tx: &mut PgConnection, response: &impl prost::Message) -> Result<(), StoreError> {
+        if !self.is_enabled() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE minhu_idempotency_records SET response = $3 WHERE scope = $1 AND request_id = $2")
+            .bind(&self.scope)
+            .bind(&self.request_id)
+            .bind(response.encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Deletes records older than `max_age`: a retry that late is a new request.
+pub async fn purge_older_than(pool: &sqlx::PgPool, max_age: std::time::Duration) -> Result<u64, StoreError> {
+    let seconds = max_age.as_secs_f64();
+    let result =
+        sqlx::query("DELETE FROM minhu_idempotency_records WHERE created_at < now() - make_interval(secs => $1)")
+            .bind(seconds)
+            .execute(pool)
+            .await?;
+    Ok(result.rows_affected())
+}

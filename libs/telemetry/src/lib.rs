@@ -1,0 +1,124 @@
+//! Telemetry for every Minhu process: one `tracing` subscriber (pretty or JSON logs), spans
+//! exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the W3C trace context
+//! carried in gRPC metadata so that one request is one trace across services.
+//!
+//! Call [`init`] first thing in `main` and keep the returned [`Telemetry`] until the process
+//! ends; [`Telemetry::shutdown`] flushes spans still buffered.
+
+mod propagation;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
+
+pub use propagation::{TraceContextInterceptor, extract_context, inject_context, server_span};
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "pretty" | "text" => Ok(Self::Pretty),
+            "json" => Ok(Self::Json),
+            other => Err(format!("unknown log format `{other}` (expected `pretty` or `json`)")),
+        }
+    }
+}
+
+/// What [`init`] needs to know.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// `service.name` on every exported span, e.g. `minhu-dispatch`.
+    pub service_name: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// `EnvFilter` directives used when `RUST_LOG` is unset, e.g. `info`.
+    pub default_filter: String,
+    /// OTLP/gRPC collector endpoint; `None` disables export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryConfig {
+    /// Reads `MINHU_LOG_FORMAT` (`pretty`|`json`) and the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; unset or empty values keep the defaults.
+    pub fn from_env(service_name: impl Into<String>) -> Result<Self, String> {
+        let log_format = match std::env::var("MINHU_LOG_FORMAT") {
+            Ok(v) if !v.is_empty() => v.parse().map_err(|e| format!("MINHU_LOG_FORMAT: {e}"))?,
+            _ => LogFormat::default(),
+        };
+        let otlp_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|v| !v.is_empty());
+        Ok(Self { service_name: service_name.into(), log_format, default_filter: "info".into(), otlp_endpoint })
+    }
+}
+
+/// Keeps the tracer provider alive; flush it with [`Telemetry::shutdown`] before exiting.
+#[derive(Debug)]
+#[must_use = "dropping Telemetry early stops span export"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+/// Installs the global subscriber and propagator. Must run inside a Tokio runtime when an
+/// OTLP endpoint is configured (the exporter's channel is built on it).
+///
+/// Installing twice in one process (tests) keeps the first subscriber and is not an error.
+pub fn init(config: &TelemetryConfig) -> Result<Telemetry, opentelemetry_otlp::ExporterBuildError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.default_filter));
+    let fmt = match config.log_format {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Json => {
+            tracing_subscriber::fmt::layer().json().with_current_span(true).with_writer(std::io::stderr).boxed()
+        }
+    };
+
+    let provider = match &config.otlp_endpoint {
+        Some(endpoint) => Some(otlp_provider(&config.service_name, endpoint)?),
+        None => None,
+    };
+    let otel =
+        provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(config.service_name.clone())));
+
+    // `try_init` fails only when a subscriber is already set (several services, one test
+    // process); the first one wins and keeps exporting.
+    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+    if let Some(p) = &provider {
+        opentelemetry::global::set_tracer_provider(p.clone());
+    }
+    Ok(Telemetry { provider })
+}
+
+fn otlp_provider(
+    service_name: &str,
+    endpoint: &str,
+) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint).build()?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build())
+        .build())
+}
+
+impl Telemetry {
+    /// Flushes buffered spans and stops the exporter. Blocking, so run it off the runtime's
+    /// worker threads (e.g. in `spawn_blocking`) at the very end of `main`.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("telemetry: flushing spans failed: {error}");
+        }
+    }
+}

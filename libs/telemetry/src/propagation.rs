@@ -1,0 +1,112 @@
+//! W3C trace context (`traceparent`, `tracestate`) in gRPC metadata, so the server's span
+//! continues the caller's trace.
+
+use opentelemetry::propagation::{Extractor, Injector};
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        // A header the propagator cannot express in ASCII is dropped, not fatal: the call
+        // still goes through, it only starts a new trace on the other side.
+        if let (Ok(key), Ok(value)) = (MetadataKey::from_bytes(key.as_bytes()), MetadataValue::try_from(value)) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+/// The remote parent carried in a request's headers (empty context when there is none).
+pub fn extract_context(headers: &http::HeaderMap) -> opentelemetry::Context {
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
+}
+
+/// Writes the current span's trace context into outgoing metadata.
+pub fn inject_context(metadata: &mut MetadataMap) {
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut MetadataInjector(metadata)));
+}
+
+/// The span for one incoming gRPC request, child of the caller's span when the request
+/// carries a `traceparent`. Used as tower-http's `make_span_with`.
+pub fn server_span<B>(request: &http::Request<B>) -> tracing::Span {
+    let path = request.uri().path();
+    let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+    let span = tracing::info_span!(
+        "grpc.request",
+        otel.name = %path.trim_start_matches('/'),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+    );
+    let _ = span.set_parent(extract_context(request.headers()));
+    span
+}
+
+/// A client interceptor that puts the current trace context on every outgoing call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceContextInterceptor;
+
+impl tonic::service::Interceptor for TraceContextInterceptor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        inject_context(request.metadata_mut());
+        Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+    use super::*;
+
+    #[test]
+    fn a_trace_context_survives_the_trip_through_grpc_metadata() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let remote = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let context = opentelemetry::Context::new().with_remote_span_context(remote.clone());
+
+        let mut metadata = MetadataMap::new();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&context, &mut MetadataInjector(&mut metadata))
+        });
+        assert_eq!(
+            metadata.get("traceparent").unwrap().to_str().unwrap(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+
+        let headers = metadata.into_headers();
+        let extracted = extract_context(&headers);
+        assert_eq!(extracted.span().span_context().trace_id(), remote.trace_id());
+        assert_eq!(extracted.span().span_context().span_id(), remote.span_id());
+        assert!(extracted.span().span_context().is_remote());
+    }
+
+    #[test]
+    fn a_request_without_traceparent_starts_no_remote_parent() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let extracted = extract_context(&http::HeaderMap::new());
+        assert!(!extracted.span().span_context().is_valid());
+    }
+}

@@ -1,0 +1,76 @@
+//! Dev tokens for each kind of caller, signed with the development key that
+//! [`AuthConfig::dev`](minhu_grpc::AuthConfig::dev) accepts.
+
+use std::time::Duration;
+
+use minhu_grpc::{OrgKind, Organization, Principal, Role, TokenIssuer, auth::BearerToken};
+
+/// A signed token for `principal`, valid for an hour.
+pub fn token(principal: &Principal) -> String {
+    TokenIssuer::dev().issue(principal, Duration::from_secs(3600))
+}
+
+/// A client interceptor carrying a token for `principal`.
+pub fn bearer(principal: &Principal) -> BearerToken {
+    BearerToken::new(&token(principal))
+}
+
+/// 区平台管理员.
+pub fn district_admin() -> Principal {
+    Principal::new(
+        "district-admin",
+        [Role::DistrictAdmin, Role::DistrictOperator],
+        Organization::new(OrgKind::District, "district"),
+    )
+}
+
+/// 区平台值班: reads everything, changes nothing.
+pub fn district_operator() -> Principal {
+    Principal::new("district-operator", [Role::DistrictOperator], Organization::new(OrgKind::District, "district"))
+}
+
+/// An operator of the street's command centre.
+pub fn street_operator(street_id: &str) -> Principal {
+    Principal::new(
+        format!("{street_id}-operator"),
+        [Role::StreetOperator],
+        Organization::new(OrgKind::Street, street_id),
+    )
+}
+
+/// A street's leader.
+pub fn street_leader(street_id: &str) -> Principal {
+    Principal::new(
+        format!("{street_id}-leader"),
+        [Role::StreetLeader, Role::StreetOperator],
+        Organization::new(OrgKind::Street, street_id),
+    )
+}
+
+/// A department's duty operator.
+pub fn department_operator(department_id: &str) -> Principal {
+    Principal::new(
+        format!("{department_id}-operator"),
+        [Role::DepartmentOperator],
+        Organization::new(OrgKind::Department, department_id),
+    )
+}
+
+/// A field officer of a department.
+pub fn field_officer(person_id: &str, department_id: &str) -> Principal {
+    Principal::new(person_id, [Role::FieldOfficer], Organization::new(OrgKind::Department, department_id))
+}
+
+/// Discipline inspection.
+pub fn discipline_inspector() -> Principal {
+    Principal::new(
+        "discipline-inspector",
+        [Role::DisciplineInspector],
+        Organization::new(OrgKind::DisciplineInspection, "discipline"),
+    )
+}
+
+/// Another Minhu service calling on its own behalf.
+pub fn service(name: &str) -> Principal {
+    Principal::new(name, [Role::Service], Organization::new(OrgKind::Service, name))
+}

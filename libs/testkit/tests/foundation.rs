@@ -1,0 +1,280 @@
+//! The shared libraries, proven through the echo service on a real server, a real Postgres
+//! and a real Redis.
+
+use std::time::Duration;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use minhu_grpc::{AuthConfig, Claims, ServerConfig, TokenIssuer, auth::BearerToken};
+use minhu_testkit::{
+    TestDatabase, TestRedis, TestServer,
+    echo::{
+        self,
+        pb::{CreateNoteRequest, EchoRequest, ListNotesRequest, echo_service_client::EchoServiceClient},
+    },
+    tokens,
+};
+use tonic::{Code, codegen::InterceptedService, transport::Channel};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_types::StatusExt as _;
+
+type Client = EchoServiceClient<InterceptedService<Channel, BearerToken>>;
+
+struct App {
+    db: TestDatabase,
+    server: TestServer,
+    channel: Channel,
+}
+
+impl App {
+    async fn spawn() -> Self {
+        Self::spawn_with(ServerConfig { max_message_bytes: 64 * 1024, ..ServerConfig::default() }).await
+    }
+
+    async fn spawn_with(config: ServerConfig) -> Self {
+        let db = TestDatabase::create("echo").await;
+        let server = echo::build(&db.config(), &AuthConfig::dev(), config).await.expect("building the echo service");
+        let server = TestServer::start(server).await;
+        let channel = server.channel().await;
+        Self { db, server, channel }
+    }
+
+    fn client_with_token(&self, token: &str) -> Client {
+        EchoServiceClient::with_interceptor(self.channel.clone(), BearerToken::new(token))
+    }
+
+    fn client_as(&self, principal: &minhu_grpc::Principal) -> Client {
+        self.client_with_token(&tokens::token(principal))
+    }
+
+    fn echo_for(street: &str) -> EchoRequest {
+        EchoRequest { street_id: street.into(), message: " 泵房 ".into(), padding: vec![] }
+    }
+
+    async fn echo_code(&self, token: &str) -> Code {
+        match self.client_with_token(token).echo(Self::echo_for("zhongnanlu")).await {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        }
+    }
+}
+
+fn claims_for_street_operator() -> Claims {
+    TokenIssuer::dev().claims(&tokens::street_operator("zhongnanlu"), Duration::from_secs(600))
+}
+
+#[tokio::test]
+async fn health_reports_the_service_as_serving() {
+    let app = App::spawn().await;
+    let mut health = HealthClient::new(app.channel.clone());
+    for service in ["", "minhu.testkit.v1.EchoService"] {
+        let reply = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
+        assert_eq!(reply.status(), ServingStatus::Serving, "service `{service}`");
+    }
+    let unknown = health.check(HealthCheckRequest { service: "nope.v1.Nope".into() }).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn reflection_lists_the_service_without_a_token() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let app = App::spawn().await;
+    let mut client = ServerReflectionClient::new(app.channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let reply = replies.message().await.unwrap().expect("one reply");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("expected a service list, got {reply:?}");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"minhu.testkit.v1.EchoService"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+}
+
+#[tokio::test]
+async fn a_call_without_a_token_is_unauthenticated() {
+    let app = App::spawn().await;
+    let mut client = EchoServiceClient::new(app.channel.clone());
+    let status = client.echo(App::echo_for("zhongnanlu")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("authorization"), "{}", status.message());
+}
+
+#[tokio::test]
+async fn expired_forged_unsigned_and_foreign_tokens_are_unauthenticated() {
+    let app = App::spawn().await;
+
+    let mut expired = claims_for_street_operator();
+    expired.exp = chrono::Utc::now().timestamp() - 3600;
+    assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&expired)).await, Code::Unauthenticated, "expired");
+
+    let forged = TokenIssuer::hs256("minhu-dev", "minhu", b"somebody-elses-secret").sign(&claims_for_street_operator());
+    assert_eq!(app.echo_code(&forged).await, Code::Unauthenticated, "bad signature");
+
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims_for_street_operator()).unwrap());
+    assert_eq!(app.echo_code(&format!("{header}.{payload}.")).await, Code::Unauthenticated, "alg none");
+
+    let mut wrong_issuer = claims_for_street_operator();
+    wrong_issuer.iss = "someone-else".into();
+    assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&wrong_issuer)).await, Code::Unauthenticated, "issuer");
+
+    let mut wrong_audience = claims_for_street_operator();
+    wrong_audience.aud = "another-system".into();
+    assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&wrong_audience)).await, Code::Unauthenticated, "audience");
+
+    assert_eq!(app.echo_code("not-a-jwt").await, Code::Unauthenticated, "garbage");
+    assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&claims_for_street_operator())).await, Code::Ok, "valid");
+}
+
+#[tokio::test]
+async fn another_organisation_or_role_is_permission_denied() {
+    let app = App::spawn().await;
+    let reply = app.client_as(&tokens::street_operator("zhongnanlu")).echo(App::echo_for("zhongnanlu")).await.unwrap();
+    assert_eq!(reply.get_ref().message, "泵房");
+    assert_eq!(reply.get_ref().caller, "zhongnanlu-operator");
+
+    let other_street = app.client_as(&tokens::street_operator("shuiguohu")).echo(App::echo_for("zhongnanlu")).await;
+    assert_eq!(other_street.unwrap_err().code(), Code::PermissionDenied);
+
+    let department = app.client_as(&tokens::department_operator("housing")).echo(App::echo_for("zhongnanlu")).await;
+    assert_eq!(department.unwrap_err().code(), Code::PermissionDenied);
+
+    let district = app.client_as(&tokens::district_operator()).echo(App::echo_for("zhongnanlu")).await;
+    assert!(district.is_ok(), "the district reads every street");
+}
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_resource_exhausted() {
+    let app = App::spawn().await;
+    let mut client = app.client_as(&tokens::street_operator("zhongnanlu"));
+    let mut big = App::echo_for("zhongnanlu");
+    big.padding = vec![7; 100 * 1024];
+    let status = client.echo(big).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+
+    // The connection and the service are fine afterwards.
+    let mut small = App::echo_for("zhongnanlu");
+    small.padding = vec![7; 32 * 1024];
+    assert!(client.echo(small).await.is_ok());
+}
+
+#[tokio::test]
+async fn bad_input_carries_field_violations_a_client_can_read() {
+    let app = App::spawn().await;
+    let request = EchoRequest { street_id: String::new(), message: "长".repeat(201), padding: vec![] };
+    let status = app.client_as(&tokens::district_operator()).echo(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let bad_request = status.get_details_bad_request().expect("BadRequest details");
+    let fields: Vec<_> = bad_request.field_violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["street_id", "message"]);
+    assert!(bad_request.field_violations[1].description.contains("200"));
+}
+
+#[tokio::test]
+async fn migrations_run_once_against_a_real_postgres() {
+    let app = App::spawn().await;
+    let pool = app.db.pool().await;
+    let versions: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
+    assert_eq!(versions, [(1,), (20261127000000,)]);
+    // A second start (a restart, another replica) finds everything applied.
+    minhu_store::connect_and_migrate(&app.db.config(), &echo::MIGRATOR).await.unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+    assert_eq!(count, 2);
+}
+
+#[tokio::test]
+async fn a_retried_request_id_returns_the_first_result_and_writes_once() {
+    let app = App::spawn().await;
+    let mut client = app.client_as(&tokens::street_operator("zhongnanlu"));
+    let request = CreateNoteRequest { request_id: "7d1c6a1e-0001".into(), text: "泵房被占用".into() };
+    let first = client.create_note(request.clone()).await.unwrap().into_inner();
+    let retry = client.create_note(request.clone()).await.unwrap().into_inner();
+    assert_eq!(first, retry);
+
+    // Concurrent retries, as after a timeout on a flaky network.
+    let retries = (0..8).map(|_| {
+        let mut client = client.clone();
+        let request = request.clone();
+        tokio::spawn(async move { client.create_note(request).await.map(|r| r.into_inner()) })
+    });
+    for retry in retries {
+        assert_eq!(retry.await.unwrap().unwrap(), first);
+    }
+    let pool = app.db.pool().await;
+    let (notes,): (i64,) = sqlx::query_as("SELECT count(*) FROM notes").fetch_one(&pool).await.unwrap();
+    assert_eq!(notes, 1);
+
+    let reused = CreateNoteRequest { request_id: request.request_id.clone(), text: "something else".into() };
+    let status = client.create_note(reused).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "request_id");
+
+    // Another caller replaying the id learns nothing of the first caller's result.
+    let mut other = app.client_as(&tokens::street_operator("shuiguohu"));
+    assert_eq!(other.create_note(request).await.unwrap_err().code(), Code::InvalidArgument);
+    let (notes,): (i64,) = sqlx::query_as("SELECT count(*) FROM notes").fetch_one(&pool).await.unwrap();
+    assert_eq!(notes, 1, "refused requests write nothing");
+}
+
+#[tokio::test]
+async fn pages_cover_every_item_once_and_tokens_are_bound_to_their_query() {
+    let app = App::spawn().await;
+    let mut client = app.client_as(&tokens::street_operator("zhongnanlu"));
+    for i in 0..25 {
+        let note = CreateNoteRequest { request_id: String::new(), text: format!("note {i}") };
+        client.create_note(note).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = client
+            .list_notes(ListNotesRequest { page_size: 10, page_token: token.clone(), author: String::new() })
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        seen.extend(page.notes.iter().map(|n| n.text.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, (0..25).map(|i| format!("note {i}")).collect::<Vec<_>>());
+
+    let first = client.list_notes(ListNotesRequest { page_size: 10, ..Default::default() }).await.unwrap().into_inner();
+    let mismatched = ListNotesRequest { page_size: 10, page_token: first.next_page_token, author: "someone".into() };
+    let status = client.list_notes(mismatched).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let negative = client.list_notes(ListNotesRequest { page_size: -1, ..Default::default() }).await.unwrap_err();
+    assert_eq!(negative.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn shutdown_stops_serving_and_drains() {
+    let app = App::spawn().await;
+    let mut client = app.client_as(&tokens::street_operator("zhongnanlu"));
+    assert!(client.echo(App::echo_for("zhongnanlu")).await.is_ok());
+    let addr = app.server.addr();
+    tokio::time::timeout(Duration::from_secs(15), app.server.stop()).await.expect("drained in time").unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port is closed after shutdown");
+}
+
+#[tokio::test]
+async fn redis_is_reachable_and_test_keys_are_namespaced() {
+    use redis::AsyncCommands as _;
+    let redis = TestRedis::create().await;
+    let mut conn = redis.connection().await;
+    let key = format!("{}deadline", redis.prefix());
+    let _: () = conn.zadd(&key, "call-1", 1_700_000_000).await.unwrap();
+    let due: Vec<String> = conn.zrangebyscore(&key, 0, 1_800_000_000).await.unwrap();
+    assert_eq!(due, ["call-1"]);
+}
