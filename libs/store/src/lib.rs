@@ -101,18 +101,25 @@ impl From<StoreError> for minhu_grpc::ApiError {
 /// The migrations every service database gets first (idempotency records).
 static SHARED: Migrator = sqlx::migrate!("./migrations");
 
-/// The shared migrations followed by the service's own.
-pub fn migrator(service: &Migrator) -> Migrator {
-    let mut all: Vec<Migration> = SHARED.iter().chain(service.iter()).cloned().collect();
+/// The shared migrations followed by those of `sets` (the service's own, and those of
+/// libraries that keep tables in the service's database, such as `minhu-deadlines`), in
+/// version order. Versions must be unique across all of them: libraries use the reserved
+/// range below `10000000000000`, services timestamps.
+pub fn migrator(sets: &[&Migrator]) -> Migrator {
+    let mut all: Vec<Migration> = SHARED.iter().chain(sets.iter().flat_map(|m| m.iter())).cloned().collect();
     all.sort_by_key(|m| m.version);
+    if let Some(pair) = all.windows(2).find(|w| w[0].version == w[1].version) {
+        // Two sets claiming one version is a build mistake, not a runtime condition.
+        panic!("migration version {} is used twice ({} and {})", pair[0].version, pair[0].description, pair[1].description);
+    }
     Migrator::with_migrations(all)
 }
 
-/// Connects and applies the shared and the service's migrations. Nothing should be served
-/// before this returns: handlers assume the schema is current.
-pub async fn connect_and_migrate(config: &DatabaseConfig, service: &Migrator) -> Result<PgPool, StoreError> {
+/// Connects and applies the shared migrations and those of `sets`. Nothing should be
+/// served before this returns: handlers assume the schema is current.
+pub async fn connect_and_migrate(config: &DatabaseConfig, sets: &[&Migrator]) -> Result<PgPool, StoreError> {
     let pool = connect(config).await?;
-    migrator(service).run(&pool).await?;
+    migrator(sets).run(&pool).await?;
     Ok(pool)
 }
 

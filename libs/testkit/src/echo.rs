@@ -40,7 +40,7 @@ pub async fn build(
     auth: &AuthConfig,
     config: ServerConfig,
 ) -> Result<GrpcServer, Box<dyn std::error::Error + Send + Sync>> {
-    let pool = minhu_store::connect_and_migrate(database, &MIGRATOR).await?;
+    let pool = minhu_store::connect_and_migrate(database, &[&MIGRATOR]).await?;
     let authenticator = Authenticator::new(auth)?;
     let server = GrpcServer::new(config).register_descriptors(pb::FILE_DESCRIPTOR_SET);
     let service = EchoServiceServer::with_interceptor(Echo { pool }, authenticator);

@@ -184,7 +184,7 @@ async fn migrations_run_once_against_a_real_postgres() {
         sqlx::query_as("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
     assert_eq!(versions, [(1,), (20261127000000,)]);
     // A second start (a restart, another replica) finds everything applied.
-    minhu_store::connect_and_migrate(&app.db.config(), &echo::MIGRATOR).await.unwrap();
+    minhu_store::connect_and_migrate(&app.db.config(), &[&echo::MIGRATOR]).await.unwrap();
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
     assert_eq!(count, 2);
 }
