@@ -78,11 +78,13 @@ pub enum Role {
     /// 街道领导: leads a street; rates departments, refers non-performance.
     StreetLeader,
     /// 街道指挥调度中心/网格中心: takes appeals, calls departments, runs the case.
-    StreetOperator,
+    StreetDispatcher,
+    /// 网格员: a street's grid worker; reports appeals from the grid.
+    GridWorker,
     /// 部门领导: a department's leadership; receives escalations.
     DepartmentLeader,
-    /// 部门值班: signs calls and designates people for its department.
-    DepartmentOperator,
+    /// 部门调度: signs calls and designates people for its department.
+    DepartmentDispatcher,
     /// 一线人员: a field officer named on calls; checks in and reports.
     FieldOfficer,
     /// 纪检监察: receives referrals addressed to discipline inspection.
@@ -425,20 +427,20 @@ impl Interceptor for BearerToken {
 mod tests {
     use super::*;
 
-    fn street_operator() -> Principal {
-        Principal::new("p-1", [Role::StreetOperator], Organization::new(OrgKind::Street, "zhongnanlu"))
+    fn street_dispatcher() -> Principal {
+        Principal::new("p-1", [Role::StreetDispatcher], Organization::new(OrgKind::Street, "zhongnanlu"))
     }
 
     #[test]
     fn a_dev_token_round_trips_to_the_same_principal() {
         let auth = Authenticator::new(&AuthConfig::dev()).unwrap();
-        let token = TokenIssuer::dev().issue(&street_operator(), Duration::from_secs(60));
-        assert_eq!(auth.verify(&token).unwrap(), street_operator());
+        let token = TokenIssuer::dev().issue(&street_dispatcher(), Duration::from_secs(60));
+        assert_eq!(auth.verify(&token).unwrap(), street_dispatcher());
     }
 
     #[test]
     fn acting_for_another_street_is_permission_denied() {
-        let p = street_operator();
+        let p = street_dispatcher();
         assert!(p.require_org(OrgKind::Street, "zhongnanlu", false).is_ok());
         let err = p.require_org(OrgKind::Street, "shuiguohu", true).unwrap_err();
         assert!(matches!(err, ApiError::PermissionDenied(_)));

@@ -2,25 +2,24 @@
 //! the same transaction as its effect, so a retry — after a timeout, a crash, a dropped
 //! connection — returns that result and changes nothing.
 //!
-//! Usage inside a handler's transaction:
+//! Usage in a handler:
 //!
 //! ```ignore
 //! let key = Idempotency::new(METHOD, &request.request_id, Fingerprint::of(&principal.subject, &request));
-//! let mut tx = pool.begin().await?;
-//! if let Replay::Stored(first) = key.claim::<Case>(&mut tx).await? {
-//!     return Ok(first);
-//! }
-//! let case = /* the effect, in `tx` */;
-//! key.complete(&mut tx, &case).await?;
-//! tx.commit().await?;
+//! let case = key.run(&pool, move |tx| Box::pin(async move { store::insert_case(tx, &new_case).await })).await?;
 //! ```
+//!
+//! or, when the transaction must do more, [`Idempotency::claim`] and
+//! [`Idempotency::complete`] by hand around the effect.
 //!
 //! Two concurrent requests with one id serialise on the record's primary key: the second
 //! waits for the first to commit, then replays its result (or, if the first rolled back,
 //! goes ahead itself).
 
+use std::{future::Future, pin::Pin};
+
 use sha2::{Digest as _, Sha256};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use crate::StoreError;
 
@@ -118,6 +117,30 @@ impl Idempotency {
             .execute(&mut *tx)
             .await?;
         Ok(())
+    }
+}
+
+/// The future a write closure returns: borrows the transaction's connection for `'c`.
+pub type TxFuture<'c, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>;
+
+impl Idempotency {
+    /// Runs `write` in a new transaction guarded by this key: a retry returns the stored
+    /// first result without running `write`; otherwise the result is stored and committed
+    /// with `write`'s effect, or nothing is (an error rolls everything back).
+    pub async fn run<M, E, F>(&self, pool: &PgPool, write: F) -> Result<M, E>
+    where
+        M: prost::Message + Default,
+        E: From<StoreError>,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> TxFuture<'c, M, E>,
+    {
+        let mut tx = pool.begin().await.map_err(StoreError::from)?;
+        if let Replay::Stored(first) = self.claim::<M>(&mut tx).await? {
+            return Ok(first);
+        }
+        let result = write(&mut tx).await?;
+        self.complete(&mut tx, &result).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(result)
     }
 }
 

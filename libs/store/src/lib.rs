@@ -14,7 +14,7 @@ use sqlx::{
     postgres::PgPoolOptions,
 };
 
-pub use idempotency::{Fingerprint, Idempotency, Replay};
+pub use idempotency::{Fingerprint, Idempotency, Replay, TxFuture};
 pub use sqlx;
 
 /// Where a service's database is and how many connections it may hold.

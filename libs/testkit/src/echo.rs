@@ -7,7 +7,7 @@ use minhu_grpc::{
     ApiError, AuthConfig, Authenticator, FieldViolations, GrpcServer, OrgKind, PageToken, Principal, Role,
     ServerConfig, page_size,
 };
-use minhu_store::{DatabaseConfig, Fingerprint, Idempotency, Replay};
+use minhu_store::{DatabaseConfig, Fingerprint, Idempotency};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -51,7 +51,7 @@ pub async fn build(
 impl EchoService for Echo {
     async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
         let principal = Principal::of(&request)?;
-        principal.require_any_role(&[Role::StreetOperator, Role::DistrictOperator, Role::DistrictAdmin])?;
+        principal.require_any_role(&[Role::StreetDispatcher, Role::DistrictOperator, Role::DistrictAdmin])?;
         let input = request.get_ref();
         let mut violations = FieldViolations::new();
         let street_id = violations.required_text("street_id", &input.street_id, 64);
@@ -74,19 +74,20 @@ impl EchoService for Echo {
             &input.request_id,
             Fingerprint::of(&principal.subject, &input),
         );
-        let mut tx = self.pool.begin().await.map_err(ApiError::internal)?;
-        if let Replay::Stored(first) = key.claim::<Note>(&mut tx).await.map_err(ApiError::from)? {
-            return Ok(Response::new(first));
-        }
-        let (id,): (i64,) = sqlx::query_as("INSERT INTO notes (text, author) VALUES ($1, $2) RETURNING id")
-            .bind(&text)
-            .bind(&principal.subject)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(ApiError::internal)?;
-        let note = Note { id, text, author: principal.subject };
-        key.complete(&mut tx, &note).await.map_err(ApiError::from)?;
-        tx.commit().await.map_err(ApiError::internal)?;
+        let author = principal.subject.clone();
+        let note = key
+            .run(&self.pool, move |tx| {
+                Box::pin(async move {
+                    let (id,): (i64,) = sqlx::query_as("INSERT INTO notes (text, author) VALUES ($1, $2) RETURNING id")
+                        .bind(&text)
+                        .bind(&author)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(ApiError::internal)?;
+                    Ok::<_, ApiError>(Note { id, text, author })
+                })
+            })
+            .await?;
         Ok(Response::new(note))
     }
 

@@ -29,11 +29,11 @@ pub fn district_operator() -> Principal {
     Principal::new("district-operator", [Role::DistrictOperator], Organization::new(OrgKind::District, "district"))
 }
 
-/// An operator of the street's command centre.
-pub fn street_operator(street_id: &str) -> Principal {
+/// A dispatcher of the street's command centre (指挥调度中心).
+pub fn street_dispatcher(street_id: &str) -> Principal {
     Principal::new(
-        format!("{street_id}-operator"),
-        [Role::StreetOperator],
+        format!("{street_id}-dispatcher"),
+        [Role::StreetDispatcher],
         Organization::new(OrgKind::Street, street_id),
     )
 }
@@ -42,16 +42,16 @@ pub fn street_operator(street_id: &str) -> Principal {
 pub fn street_leader(street_id: &str) -> Principal {
     Principal::new(
         format!("{street_id}-leader"),
-        [Role::StreetLeader, Role::StreetOperator],
+        [Role::StreetLeader, Role::StreetDispatcher],
         Organization::new(OrgKind::Street, street_id),
     )
 }
 
-/// A department's duty operator.
-pub fn department_operator(department_id: &str) -> Principal {
+/// A department's dispatcher (签收 and 拟定人选).
+pub fn department_dispatcher(department_id: &str) -> Principal {
     Principal::new(
-        format!("{department_id}-operator"),
-        [Role::DepartmentOperator],
+        format!("{department_id}-dispatcher"),
+        [Role::DepartmentDispatcher],
         Organization::new(OrgKind::Department, department_id),
     )
 }

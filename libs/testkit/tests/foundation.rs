@@ -58,8 +58,8 @@ impl App {
     }
 }
 
-fn claims_for_street_operator() -> Claims {
-    TokenIssuer::dev().claims(&tokens::street_operator("zhongnanlu"), Duration::from_secs(600))
+fn claims_for_street_dispatcher() -> Claims {
+    TokenIssuer::dev().claims(&tokens::street_dispatcher("zhongnanlu"), Duration::from_secs(600))
 }
 
 #[tokio::test]
@@ -109,40 +109,40 @@ async fn a_call_without_a_token_is_unauthenticated() {
 async fn expired_forged_unsigned_and_foreign_tokens_are_unauthenticated() {
     let app = App::spawn().await;
 
-    let mut expired = claims_for_street_operator();
+    let mut expired = claims_for_street_dispatcher();
     expired.exp = chrono::Utc::now().timestamp() - 3600;
     assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&expired)).await, Code::Unauthenticated, "expired");
 
-    let forged = TokenIssuer::hs256("minhu-dev", "minhu", b"somebody-elses-secret").sign(&claims_for_street_operator());
+    let forged = TokenIssuer::hs256("minhu-dev", "minhu", b"somebody-elses-secret").sign(&claims_for_street_dispatcher());
     assert_eq!(app.echo_code(&forged).await, Code::Unauthenticated, "bad signature");
 
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims_for_street_operator()).unwrap());
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims_for_street_dispatcher()).unwrap());
     assert_eq!(app.echo_code(&format!("{header}.{payload}.")).await, Code::Unauthenticated, "alg none");
 
-    let mut wrong_issuer = claims_for_street_operator();
+    let mut wrong_issuer = claims_for_street_dispatcher();
     wrong_issuer.iss = "someone-else".into();
     assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&wrong_issuer)).await, Code::Unauthenticated, "issuer");
 
-    let mut wrong_audience = claims_for_street_operator();
+    let mut wrong_audience = claims_for_street_dispatcher();
     wrong_audience.aud = "another-system".into();
     assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&wrong_audience)).await, Code::Unauthenticated, "audience");
 
     assert_eq!(app.echo_code("not-a-jwt").await, Code::Unauthenticated, "garbage");
-    assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&claims_for_street_operator())).await, Code::Ok, "valid");
+    assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&claims_for_street_dispatcher())).await, Code::Ok, "valid");
 }
 
 #[tokio::test]
 async fn another_organisation_or_role_is_permission_denied() {
     let app = App::spawn().await;
-    let reply = app.client_as(&tokens::street_operator("zhongnanlu")).echo(App::echo_for("zhongnanlu")).await.unwrap();
+    let reply = app.client_as(&tokens::street_dispatcher("zhongnanlu")).echo(App::echo_for("zhongnanlu")).await.unwrap();
     assert_eq!(reply.get_ref().message, "泵房");
-    assert_eq!(reply.get_ref().caller, "zhongnanlu-operator");
+    assert_eq!(reply.get_ref().caller, "zhongnanlu-dispatcher");
 
-    let other_street = app.client_as(&tokens::street_operator("shuiguohu")).echo(App::echo_for("zhongnanlu")).await;
+    let other_street = app.client_as(&tokens::street_dispatcher("shuiguohu")).echo(App::echo_for("zhongnanlu")).await;
     assert_eq!(other_street.unwrap_err().code(), Code::PermissionDenied);
 
-    let department = app.client_as(&tokens::department_operator("housing")).echo(App::echo_for("zhongnanlu")).await;
+    let department = app.client_as(&tokens::department_dispatcher("housing")).echo(App::echo_for("zhongnanlu")).await;
     assert_eq!(department.unwrap_err().code(), Code::PermissionDenied);
 
     let district = app.client_as(&tokens::district_operator()).echo(App::echo_for("zhongnanlu")).await;
@@ -152,7 +152,7 @@ async fn another_organisation_or_role_is_permission_denied() {
 #[tokio::test]
 async fn a_message_over_the_size_limit_is_resource_exhausted() {
     let app = App::spawn().await;
-    let mut client = app.client_as(&tokens::street_operator("zhongnanlu"));
+    let mut client = app.client_as(&tokens::street_dispatcher("zhongnanlu"));
     let mut big = App::echo_for("zhongnanlu");
     big.padding = vec![7; 100 * 1024];
     let status = client.echo(big).await.unwrap_err();
@@ -192,7 +192,7 @@ async fn migrations_run_once_against_a_real_postgres() {
 #[tokio::test]
 async fn a_retried_request_id_returns_the_first_result_and_writes_once() {
     let app = App::spawn().await;
-    let mut client = app.client_as(&tokens::street_operator("zhongnanlu"));
+    let mut client = app.client_as(&tokens::street_dispatcher("zhongnanlu"));
     let request = CreateNoteRequest { request_id: "7d1c6a1e-0001".into(), text: "泵房被占用".into() };
     let first = client.create_note(request.clone()).await.unwrap().into_inner();
     let retry = client.create_note(request.clone()).await.unwrap().into_inner();
@@ -217,7 +217,7 @@ async fn a_retried_request_id_returns_the_first_result_and_writes_once() {
     assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "request_id");
 
     // Another caller replaying the id learns nothing of the first caller's result.
-    let mut other = app.client_as(&tokens::street_operator("shuiguohu"));
+    let mut other = app.client_as(&tokens::street_dispatcher("shuiguohu"));
     assert_eq!(other.create_note(request).await.unwrap_err().code(), Code::InvalidArgument);
     let (notes,): (i64,) = sqlx::query_as("SELECT count(*) FROM notes").fetch_one(&pool).await.unwrap();
     assert_eq!(notes, 1, "refused requests write nothing");
@@ -226,7 +226,7 @@ async fn a_retried_request_id_returns_the_first_result_and_writes_once() {
 #[tokio::test]
 async fn pages_cover_every_item_once_and_tokens_are_bound_to_their_query() {
     let app = App::spawn().await;
-    let mut client = app.client_as(&tokens::street_operator("zhongnanlu"));
+    let mut client = app.client_as(&tokens::street_dispatcher("zhongnanlu"));
     for i in 0..25 {
         let note = CreateNoteRequest { request_id: String::new(), text: format!("note {i}") };
         client.create_note(note).await.unwrap();
@@ -261,7 +261,7 @@ async fn pages_cover_every_item_once_and_tokens_are_bound_to_their_query() {
 #[tokio::test]
 async fn shutdown_stops_serving_and_drains() {
     let app = App::spawn().await;
-    let mut client = app.client_as(&tokens::street_operator("zhongnanlu"));
+    let mut client = app.client_as(&tokens::street_dispatcher("zhongnanlu"));
     assert!(client.echo(App::echo_for("zhongnanlu")).await.is_ok());
     let addr = app.server.addr();
     tokio::time::timeout(Duration::from_secs(15), app.server.stop()).await.expect("drained in time").unwrap();
