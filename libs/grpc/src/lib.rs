@@ -1,5 +1,6 @@
 //! What every Minhu gRPC server shares:
 //!
+//! - [`config`]: the settings every service reads from the environment alike;
 //! - [`auth`]: JWTs in, a typed [`Principal`] out, and the checks handlers make on it;
 //! - [`error`]: [`ApiError`], the one table from "what went wrong" to `tonic::Status` with
 //!   `google.rpc` details a client can read;
@@ -9,12 +10,14 @@
 //! - [`limit`]: the per-message size limit that answers RESOURCE_EXHAUSTED.
 
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod limit;
 pub mod page;
 pub mod server;
 
 pub use auth::{AuthConfig, Authenticator, Claims, OrgKind, Organization, Principal, Role, TokenIssuer};
+pub use config::ConfigError;
 pub use error::{ApiError, FieldViolations};
 pub use page::{PageToken, page_size};
 pub use server::{GrpcServer, ServerConfig, shutdown_signal};

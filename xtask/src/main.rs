@@ -1,0 +1,209 @@
+//! `cargo xtask`: Minhu's developer tasks.
+//!
+//! - `cargo xtask test [-- ARGS]`: lint the protos with buf, run every test (nextest when
+//!   installed) against Postgres and Redis. This is the README's and CI's test command.
+//! - `cargo xtask up [-- ARGS]`: run the whole suite in one process (`minhu-suite`), with one
+//!   database per service.
+//! - `cargo xtask services`: Postgres and Redis for working by hand; prints their URLs and
+//!   keeps them up until ctrl-c.
+//!
+//! Postgres and Redis are the caller's when named in the environment, else the ones on the
+//! standard local ports, else throwaway servers that xtask starts and stops again, even when
+//! a test fails or on ctrl-c. `MINHU_XTASK_FORCE_LOCAL=1` always starts throwaway servers.
+
+mod infra;
+mod postgres;
+mod process;
+mod redis;
+
+use std::{
+    ffi::OsString,
+    path::Path,
+    process::{Command, ExitCode, ExitStatus},
+};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::infra::{Infra, Sources};
+
+/// The services of the suite; each has a database `minhu_<name>` and reads its URL from
+/// `MINHU_<NAME>_DATABASE_URL`.
+const SERVICES: [&str; 5] = ["roster", "dispatch", "appraisal", "personnel", "consultation"];
+
+/// What the test harness reads: an admin URL (it creates a fresh database per test) and Redis.
+const TEST_SOURCES: Sources = Sources { postgres: "MINHU_TEST_DATABASE_URL", redis: "MINHU_TEST_REDIS_URL" };
+/// What a developer's shell names for running services.
+const DEV_SOURCES: Sources = Sources { postgres: "DATABASE_URL", redis: "REDIS_URL" };
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Minhu's developer tasks", version)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Lint the protos (buf) and run every test against Postgres and Redis.
+    Test {
+        /// Passed on to `cargo nextest run` (or `cargo test`).
+        #[arg(last = true)]
+        args: Vec<OsString>,
+    },
+    /// Run the whole suite in one process, with a database per service.
+    Up {
+        /// Passed on to the suite binary.
+        #[arg(last = true)]
+        args: Vec<OsString>,
+    },
+    /// Bring up Postgres and Redis, print their URLs, and keep them up until ctrl-c.
+    #[command(alias = "infra")]
+    Services,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = process::catch_interrupts().and_then(|()| match cli.task {
+        Task::Test { args } => test(args),
+        Task::Up { args } => up(args),
+        Task::Services => services(),
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            if process::interrupted() { ExitCode::from(130) } else { ExitCode::FAILURE }
+        }
+    }
+}
+
+/// The workspace root: xtask's parent directory.
+pub(crate) fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives inside the workspace")
+}
+
+fn cargo() -> Command {
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo.current_dir(workspace_root());
+    cargo
+}
+
+fn test(args: Vec<OsString>) -> Result<ExitCode> {
+    let infra = Infra::ensure(TEST_SOURCES)?;
+    let mut failed = Vec::new();
+
+    if !buf_lint()? {
+        failed.push("buf lint");
+    }
+    process::bail_if_interrupted()?;
+
+    let (runner, mut tests) = if process::succeeds(cargo().args(["nextest", "--version"])) {
+        let mut nextest = cargo();
+        nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        ("cargo nextest run", nextest)
+    } else {
+        eprintln!("xtask: cargo-nextest not installed (cargo install cargo-nextest --locked); using cargo test");
+        let mut cargo_test = cargo();
+        cargo_test.args(["test", "--workspace", "--no-fail-fast"]);
+        ("cargo test", cargo_test)
+    };
+    tests.args(args).env(TEST_SOURCES.postgres, infra.postgres.admin_url()).env(TEST_SOURCES.redis, infra.redis.url());
+    eprintln!("xtask: running {runner}");
+    let status = wait_for(&mut tests, runner)?;
+    if !status.success() {
+        failed.push(runner);
+    }
+
+    drop(infra);
+    if process::interrupted() {
+        return Ok(ExitCode::from(130));
+    }
+    if failed.is_empty() {
+        eprintln!("xtask: test: all passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("xtask: test: failed: {}", failed.join(", "));
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `buf lint` over the protos (buf.yaml is at the root). Returns whether it passed; without
+/// npx it is skipped, loudly, rather than failing machines that only run the Rust tests.
+fn buf_lint() -> Result<bool> {
+    if process::which("npx").is_none() {
+        eprintln!(
+            "xtask: SKIPPING buf lint: npx not found (install Node.js and npm: sudo apt-get install -y nodejs npm)"
+        );
+        return Ok(true);
+    }
+    eprintln!("xtask: running buf lint");
+    let mut buf = Command::new("npx");
+    buf.args(["--yes", "@bufbuild/buf", "lint"]).current_dir(workspace_root());
+    Ok(wait_for(&mut buf, "buf lint")?.success())
+}
+
+fn up(args: Vec<OsString>) -> Result<ExitCode> {
+    let infra = Infra::ensure(DEV_SOURCES)?;
+    infra.postgres.create_databases(&databases())?;
+    process::bail_if_interrupted()?;
+
+    let mut suite = cargo();
+    suite.args(["run", "--release", "-p", "minhu-suite", "--"]).args(args);
+    for (var, url) in database_urls(&infra) {
+        suite.env(var, url);
+    }
+    suite.env(DEV_SOURCES.redis, infra.redis.url());
+    eprintln!("xtask: starting the suite (ctrl-c stops it)");
+    let status = wait_for(&mut suite, "minhu-suite")?;
+
+    drop(infra);
+    Ok(exit_code(status))
+}
+
+fn services() -> Result<ExitCode> {
+    let infra = Infra::ensure(DEV_SOURCES)?;
+    infra.postgres.create_databases(&databases())?;
+    println!("export {}={}", DEV_SOURCES.postgres, infra.postgres.admin_url());
+    println!("export {}={}", DEV_SOURCES.redis, infra.redis.url());
+    println!("export {}={}", TEST_SOURCES.postgres, infra.postgres.admin_url());
+    println!("export {}={}", TEST_SOURCES.redis, infra.redis.url());
+    for (var, url) in database_urls(&infra) {
+        println!("export {var}={url}");
+    }
+    eprintln!("xtask: Postgres and Redis are up; ctrl-c stops them");
+    process::wait_for_interrupt();
+    drop(infra);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn databases() -> Vec<String> {
+    SERVICES.iter().map(|service| format!("minhu_{service}")).collect()
+}
+
+/// `MINHU_<SERVICE>_DATABASE_URL` and its URL, for every service.
+fn database_urls(infra: &Infra) -> Vec<(String, String)> {
+    SERVICES
+        .iter()
+        .map(|service| {
+            let var = format!("MINHU_{}_DATABASE_URL", service.to_uppercase());
+            (var, infra.postgres.database_url(&format!("minhu_{service}")))
+        })
+        .collect()
+}
+
+/// Runs a foreground child with inherited stdio until it exits (see `process::wait`).
+fn wait_for(command: &mut Command, what: &str) -> Result<ExitStatus> {
+    let child = command.spawn().with_context(|| format!("starting {what}"))?;
+    process::wait(child, what)
+}
+
+/// The child's exit code as ours; killed by a signal counts as 128 + signal, like a shell.
+fn exit_code(status: ExitStatus) -> ExitCode {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        (None, Some(signal)) => ExitCode::from(u8::try_from(128 + signal).unwrap_or(1)),
+        (None, None) => ExitCode::FAILURE,
+    }
+}
