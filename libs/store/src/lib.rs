@@ -110,7 +110,10 @@ pub fn migrator(sets: &[&Migrator]) -> Migrator {
     all.sort_by_key(|m| m.version);
     if let Some(pair) = all.windows(2).find(|w| w[0].version == w[1].version) {
         // Two sets claiming one version is a build mistake, not a runtime condition.
-        panic!("migration version {} is used twice ({} and {})", pair[0].version, pair[0].description, pair[1].description);
+        panic!(
+            "migration version {} is used twice ({} and {})",
+            pair[0].version, pair[0].description, pair[1].description
+        );
     }
     Migrator::with_migrations(all)
 }

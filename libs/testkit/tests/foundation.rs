@@ -113,7 +113,8 @@ async fn expired_forged_unsigned_and_foreign_tokens_are_unauthenticated() {
     expired.exp = chrono::Utc::now().timestamp() - 3600;
     assert_eq!(app.echo_code(&TokenIssuer::dev().sign(&expired)).await, Code::Unauthenticated, "expired");
 
-    let forged = TokenIssuer::hs256("minhu-dev", "minhu", b"somebody-elses-secret").sign(&claims_for_street_dispatcher());
+    let forged =
+        TokenIssuer::hs256("minhu-dev", "minhu", b"somebody-elses-secret").sign(&claims_for_street_dispatcher());
     assert_eq!(app.echo_code(&forged).await, Code::Unauthenticated, "bad signature");
 
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -135,7 +136,8 @@ async fn expired_forged_unsigned_and_foreign_tokens_are_unauthenticated() {
 #[tokio::test]
 async fn another_organisation_or_role_is_permission_denied() {
     let app = App::spawn().await;
-    let reply = app.client_as(&tokens::street_dispatcher("zhongnanlu")).echo(App::echo_for("zhongnanlu")).await.unwrap();
+    let reply =
+        app.client_as(&tokens::street_dispatcher("zhongnanlu")).echo(App::echo_for("zhongnanlu")).await.unwrap();
     assert_eq!(reply.get_ref().message, "泵房");
     assert_eq!(reply.get_ref().caller, "zhongnanlu-dispatcher");
 

@@ -1,0 +1,266 @@
+//! gRPC handlers: decode, authorize, validate, call the store, map back. The rules live in
+//! [`crate::domain`]; the SQL in [`crate::store`].
+
+mod convert;
+mod organisations;
+mod people;
+mod structure;
+
+use minhu_grpc::{FieldViolations, PageToken, Principal, page_size};
+use minhu_proto::roster::v1::{self as pb, roster_service_server::RosterService};
+use minhu_store::{Fingerprint, Idempotency};
+use prost_types::FieldMask;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+
+use crate::error::RosterError;
+
+/// Page size when the caller asks for none.
+const DEFAULT_PAGE: u32 = 50;
+/// Largest page served.
+const MAX_PAGE: u32 = 500;
+/// Longest deactivation or end reason.
+const MAX_REASON: usize = 500;
+
+/// The roster's handlers.
+#[derive(Debug, Clone)]
+pub struct Roster {
+    pool: PgPool,
+}
+
+impl Roster {
+    /// Handlers over `pool` (migrated).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// The caller and the request's message.
+fn caller<T>(request: Request<T>) -> Result<(Principal, T), RosterError> {
+    let principal = Principal::of(&request)?.clone();
+    Ok((principal, request.into_inner()))
+}
+
+/// The idempotency key of a mutating request.
+fn idempotency(
+    method: &str,
+    principal: &Principal,
+    request_id: &str,
+    request: &impl prost::Message,
+) -> Result<Idempotency, RosterError> {
+    let mut v = FieldViolations::new();
+    v.optional_text("request_id", request_id, 128);
+    v.into_result()?;
+    Ok(Idempotency::new(
+        format!("minhu.roster.v1.RosterService/{method}"),
+        request_id,
+        Fingerprint::of(&principal.subject, request),
+    ))
+}
+
+/// One page request: size, codec and decoded position.
+struct Page<K> {
+    size: u32,
+    codec: PageToken,
+    after: Option<K>,
+}
+
+impl<K: serde::de::DeserializeOwned> Page<K> {
+    fn new(page_size_requested: i32, token: &str, query: &[&str]) -> Result<Self, RosterError> {
+        let size = page_size(page_size_requested, DEFAULT_PAGE, MAX_PAGE)?;
+        let codec = PageToken::for_query(query);
+        let after = codec.decode(token)?;
+        Ok(Self { size, codec, after })
+    }
+
+    /// One more than the page, to learn whether another page follows.
+    fn limit(&self) -> i64 {
+        i64::from(self.size) + 1
+    }
+
+    /// Trims `rows` to the page and returns the next token (empty on the last page).
+    fn finish<R>(&self, rows: &mut Vec<R>, key: impl Fn(&R) -> K) -> String
+    where
+        K: serde::Serialize,
+    {
+        if rows.len() > self.size as usize {
+            rows.truncate(self.size as usize);
+            rows.last().map(|r| self.codec.encode(&key(r))).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// Which fields of a resource an update touches (AIP-134): the mask's paths, each one of
+/// `allowed`; without a mask, the fields the caller populated.
+struct UpdatePaths(Option<Vec<String>>);
+
+impl UpdatePaths {
+    fn new(mask: Option<&FieldMask>, allowed: &[&str]) -> Result<Self, RosterError> {
+        let Some(mask) = mask.filter(|m| !m.paths.is_empty()) else { return Ok(Self(None)) };
+        let mut v = FieldViolations::new();
+        for path in &mask.paths {
+            if !allowed.contains(&path.as_str()) {
+                v.add("update_mask", format!("`{path}` cannot be updated (allowed: {})", allowed.join(", ")));
+            }
+        }
+        v.into_result()?;
+        Ok(Self(Some(mask.paths.clone())))
+    }
+
+    /// Whether `field` is to be replaced; `populated` says whether the caller set it.
+    fn wants(&self, field: &str, populated: bool) -> bool {
+        match &self.0 {
+            Some(paths) => paths.iter().any(|p| p == field),
+            None => populated,
+        }
+    }
+}
+
+/// A required reason of at most [`MAX_REASON`] characters, trimmed.
+fn reason(value: &str) -> Result<String, RosterError> {
+    let mut v = FieldViolations::new();
+    let reason = v.optional_text("reason", value, MAX_REASON).to_owned();
+    v.into_result()?;
+    Ok(reason)
+}
+
+/// Maps a missing row to NOT_FOUND.
+fn found<T>(row: Option<T>, resource: &'static str, id: &str) -> Result<T, RosterError> {
+    row.ok_or_else(|| RosterError::NotFound { resource, id: id.to_owned() })
+}
+
+/// Runs a handler body and turns its error into a status.
+async fn reply<T>(body: impl Future<Output = Result<T, RosterError>>) -> Reply<T> {
+    body.await.map(Response::new).map_err(Status::from)
+}
+
+#[tonic::async_trait]
+impl RosterService for Roster {
+    async fn create_street(&self, r: Request<pb::CreateStreetRequest>) -> Reply<pb::Street> {
+        reply(structure::create_street(self, r)).await
+    }
+    async fn get_street(&self, r: Request<pb::GetStreetRequest>) -> Reply<pb::Street> {
+        reply(structure::get_street(self, r)).await
+    }
+    async fn list_streets(&self, r: Request<pb::ListStreetsRequest>) -> Reply<pb::ListStreetsResponse> {
+        reply(structure::list_streets(self, r)).await
+    }
+    async fn update_street(&self, r: Request<pb::UpdateStreetRequest>) -> Reply<pb::Street> {
+        reply(structure::update_street(self, r)).await
+    }
+    async fn deactivate_street(&self, r: Request<pb::DeactivateStreetRequest>) -> Reply<pb::Street> {
+        reply(structure::deactivate_street(self, r)).await
+    }
+    async fn create_community(&self, r: Request<pb::CreateCommunityRequest>) -> Reply<pb::Community> {
+        reply(structure::create_community(self, r)).await
+    }
+    async fn get_community(&self, r: Request<pb::GetCommunityRequest>) -> Reply<pb::Community> {
+        reply(structure::get_community(self, r)).await
+    }
+    async fn list_communities(&self, r: Request<pb::ListCommunitiesRequest>) -> Reply<pb::ListCommunitiesResponse> {
+        reply(structure::list_communities(self, r)).await
+    }
+    async fn update_community(&self, r: Request<pb::UpdateCommunityRequest>) -> Reply<pb::Community> {
+        reply(structure::update_community(self, r)).await
+    }
+    async fn deactivate_community(&self, r: Request<pb::DeactivateCommunityRequest>) -> Reply<pb::Community> {
+        reply(structure::deactivate_community(self, r)).await
+    }
+    async fn create_grid(&self, r: Request<pb::CreateGridRequest>) -> Reply<pb::Grid> {
+        reply(structure::create_grid(self, r)).await
+    }
+    async fn get_grid(&self, r: Request<pb::GetGridRequest>) -> Reply<pb::Grid> {
+        reply(structure::get_grid(self, r)).await
+    }
+    async fn list_grids(&self, r: Request<pb::ListGridsRequest>) -> Reply<pb::ListGridsResponse> {
+        reply(structure::list_grids(self, r)).await
+    }
+    async fn update_grid(&self, r: Request<pb::UpdateGridRequest>) -> Reply<pb::Grid> {
+        reply(structure::update_grid(self, r)).await
+    }
+    async fn deactivate_grid(&self, r: Request<pb::DeactivateGridRequest>) -> Reply<pb::Grid> {
+        reply(structure::deactivate_grid(self, r)).await
+    }
+    async fn create_department(&self, r: Request<pb::CreateDepartmentRequest>) -> Reply<pb::Department> {
+        reply(organisations::create_department(self, r)).await
+    }
+    async fn get_department(&self, r: Request<pb::GetDepartmentRequest>) -> Reply<pb::Department> {
+        reply(organisations::get_department(self, r)).await
+    }
+    async fn list_departments(&self, r: Request<pb::ListDepartmentsRequest>) -> Reply<pb::ListDepartmentsResponse> {
+        reply(organisations::list_departments(self, r)).await
+    }
+    async fn update_department(&self, r: Request<pb::UpdateDepartmentRequest>) -> Reply<pb::Department> {
+        reply(organisations::update_department(self, r)).await
+    }
+    async fn deactivate_department(&self, r: Request<pb::DeactivateDepartmentRequest>) -> Reply<pb::Department> {
+        reply(organisations::deactivate_department(self, r)).await
+    }
+    async fn create_station(&self, r: Request<pb::CreateStationRequest>) -> Reply<pb::Station> {
+        reply(organisations::create_station(self, r)).await
+    }
+    async fn get_station(&self, r: Request<pb::GetStationRequest>) -> Reply<pb::Station> {
+        reply(organisations::get_station(self, r)).await
+    }
+    async fn list_stations(&self, r: Request<pb::ListStationsRequest>) -> Reply<pb::ListStationsResponse> {
+        reply(organisations::list_stations(self, r)).await
+    }
+    async fn update_station(&self, r: Request<pb::UpdateStationRequest>) -> Reply<pb::Station> {
+        reply(organisations::update_station(self, r)).await
+    }
+    async fn deactivate_station(&self, r: Request<pb::DeactivateStationRequest>) -> Reply<pb::Station> {
+        reply(organisations::deactivate_station(self, r)).await
+    }
+    async fn create_person(&self, r: Request<pb::CreatePersonRequest>) -> Reply<pb::Person> {
+        reply(people::create_person(self, r)).await
+    }
+    async fn get_person(&self, r: Request<pb::GetPersonRequest>) -> Reply<pb::Person> {
+        reply(people::get_person(self, r)).await
+    }
+    async fn list_people(&self, r: Request<pb::ListPeopleRequest>) -> Reply<pb::ListPeopleResponse> {
+        reply(people::list_people(self, r)).await
+    }
+    async fn batch_get_people(&self, r: Request<pb::BatchGetPeopleRequest>) -> Reply<pb::BatchGetPeopleResponse> {
+        reply(people::batch_get_people(self, r)).await
+    }
+    async fn update_person(&self, r: Request<pb::UpdatePersonRequest>) -> Reply<pb::Person> {
+        reply(people::update_person(self, r)).await
+    }
+    async fn deactivate_person(&self, r: Request<pb::DeactivatePersonRequest>) -> Reply<pb::Person> {
+        reply(people::deactivate_person(self, r)).await
+    }
+    async fn create_secondment(&self, r: Request<pb::CreateSecondmentRequest>) -> Reply<pb::Secondment> {
+        reply(people::create_secondment(self, r)).await
+    }
+    async fn get_secondment(&self, r: Request<pb::GetSecondmentRequest>) -> Reply<pb::Secondment> {
+        reply(people::get_secondment(self, r)).await
+    }
+    async fn list_secondments(&self, r: Request<pb::ListSecondmentsRequest>) -> Reply<pb::ListSecondmentsResponse> {
+        reply(people::list_secondments(self, r)).await
+    }
+    async fn update_secondment(&self, r: Request<pb::UpdateSecondmentRequest>) -> Reply<pb::Secondment> {
+        reply(people::update_secondment(self, r)).await
+    }
+    async fn end_secondment(&self, r: Request<pb::EndSecondmentRequest>) -> Reply<pb::Secondment> {
+        reply(people::end_secondment(self, r)).await
+    }
+    async fn resolve_location(&self, r: Request<pb::ResolveLocationRequest>) -> Reply<pb::ResolveLocationResponse> {
+        reply(structure::resolve_location(self, r)).await
+    }
+    async fn find_station(&self, r: Request<pb::FindStationRequest>) -> Reply<pb::Station> {
+        reply(organisations::find_station(self, r)).await
+    }
+    async fn find_responders(&self, r: Request<pb::FindRespondersRequest>) -> Reply<pb::FindRespondersResponse> {
+        reply(people::find_responders(self, r)).await
+    }
+    async fn verify_designation(
+        &self,
+        r: Request<pb::VerifyDesignationRequest>,
+    ) -> Reply<pb::VerifyDesignationResponse> {
+        reply(people::verify_designation(self, r)).await
+    }
+}

@@ -1,0 +1,7 @@
+//! The roster over real gRPC against a real Postgres: one test binary, one module per area.
+
+mod helpers;
+mod lookups;
+mod organisations;
+mod people;
+mod structure;
