@@ -1,0 +1,89 @@
+//! `minhu-suite`: every Minhu service in one process, each on its own port as it would be
+//! deployed, sharing one runtime and one telemetry pipeline. For development, the demo and
+//! small sites; production runs each service's own binary.
+//!
+//! Configuration is each service's own (`MINHU_<SVC>_DATABASE_URL`, `MINHU_<SVC>_LISTEN_ADDR`,
+//! the shared `MINHU_AUTH_*`/`MINHU_JWT_*` and server variables). On start the suite loads the
+//! Wuchang seed roster (idempotent), prints where each service listens and a development
+//! token per kind of caller when development tokens are accepted, then serves until
+//! SIGTERM or ctrl-c.
+
+use std::{process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use minhu_grpc::{AuthConfig, TokenIssuer};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let telemetry = match minhu_telemetry::TelemetryConfig::from_env("minhu-suite").map(|c| minhu_telemetry::init(&c)) {
+        Ok(Ok(telemetry)) => telemetry,
+        Ok(Err(e)) => return fail(&format!("starting telemetry: {e}")),
+        Err(e) => return fail(&e),
+    };
+    let code = match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("{e:#}")),
+    };
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
+}
+
+async fn run() -> anyhow::Result<()> {
+    let roster_config = minhu_roster::Config::from_env().context("roster configuration")?;
+    let dev_tokens = is_dev(&roster_config.auth);
+
+    let roster = minhu_roster::Application::build(roster_config).await.context("starting roster")?;
+    let report = minhu_roster::seed::load(roster.pool()).await.context("loading the seed roster")?;
+    let roster_addr = roster.local_addr();
+
+    println!("Minhu suite");
+    println!("  roster (部门名册)   {roster_addr}   seed: {} inserted, {} already present", report.inserted, report.existing);
+    if dev_tokens {
+        print_dev_tokens(&roster_addr.port().to_string());
+    }
+    println!("\nServing until ctrl-c.");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let roster_task = tokio::spawn(roster.run_until(stopped(stop_rx.clone())));
+
+    minhu_grpc::shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    roster_task.await.context("roster task")?.context("roster")?;
+    Ok(())
+}
+
+fn is_dev(auth: &AuthConfig) -> bool {
+    auth.issuer == minhu_grpc::auth::DEV_ISSUER
+}
+
+/// Tokens for exploring with grpcurl; valid for a day, signed with the development key.
+fn print_dev_tokens(roster_port: &str) {
+    use minhu_grpc::{OrgKind, Organization, Principal, Role};
+    let issuer = TokenIssuer::dev();
+    let day = Duration::from_secs(24 * 3600);
+    let admin = issuer.issue(
+        &Principal::new("district-admin", [Role::DistrictAdmin, Role::DistrictOperator], Organization::new(OrgKind::District, "district")),
+        day,
+    );
+    let street = issuer.issue(
+        &Principal::new("zhongnanlu-dispatcher", [Role::StreetDispatcher], Organization::new(OrgKind::Street, "zhongnanlu")),
+        day,
+    );
+    println!("\nDevelopment tokens (24 h):");
+    println!("  export DISTRICT_ADMIN_TOKEN={admin}");
+    println!("  export ZHONGNANLU_TOKEN={street}");
+    println!("\nTry:");
+    println!("  grpcurl -plaintext 127.0.0.1:{roster_port} list");
+    println!(
+        "  grpcurl -plaintext -H \"authorization: Bearer $ZHONGNANLU_TOKEN\" -d '{{\"location\":{{\"latitude\":30.5335,\"longitude\":114.3358}}}}' \\\n      127.0.0.1:{roster_port} minhu.roster.v1.RosterService/ResolveLocation"
+    );
+}
+
+fn fail(message: &str) -> ExitCode {
+    tracing::error!("{message}");
+    eprintln!("minhu-suite: {message}");
+    ExitCode::FAILURE
+}
