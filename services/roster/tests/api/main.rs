@@ -4,4 +4,5 @@ mod helpers;
 mod lookups;
 mod organisations;
 mod people;
+mod process;
 mod structure;
