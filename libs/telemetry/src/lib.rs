@@ -44,12 +44,15 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// `EnvFilter` directives used when `RUST_LOG` is unset, e.g. `info`.
     pub default_filter: String,
+    /// `EnvFilter` directives for the spans exported over OTLP, independent of the log
+    /// filter so that quiet logs (`RUST_LOG=warn`) do not switch tracing off.
+    pub trace_filter: String,
     /// OTLP/gRPC collector endpoint; `None` disables export.
     pub otlp_endpoint: Option<String>,
 }
 
 impl TelemetryConfig {
-    /// Reads `MINHU_LOG_FORMAT` (`pretty`|`json`) and the standard
+    /// Reads `MINHU_LOG_FORMAT` (`pretty`|`json`), `MINHU_TRACE_FILTER` (default `info`) and the standard
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`; unset or empty values keep the defaults.
     pub fn from_env(service_name: impl Into<String>) -> Result<Self, String> {
         let log_format = match std::env::var("MINHU_LOG_FORMAT") {
@@ -57,7 +60,15 @@ impl TelemetryConfig {
             _ => LogFormat::default(),
         };
         let otlp_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|v| !v.is_empty());
-        Ok(Self { service_name: service_name.into(), log_format, default_filter: "info".into(), otlp_endpoint })
+        let trace_filter =
+            std::env::var("MINHU_TRACE_FILTER").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "info".into());
+        Ok(Self {
+            service_name: service_name.into(),
+            log_format,
+            default_filter: "info".into(),
+            trace_filter,
+            otlp_endpoint,
+        })
     }
 }
 
@@ -87,12 +98,16 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, opentelemetry_otlp::E
         Some(endpoint) => Some(otlp_provider(&config.service_name, endpoint)?),
         None => None,
     };
-    let otel =
-        provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(config.service_name.clone())));
+    // Each layer has its own filter: what is logged and what is exported are separate choices.
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(config.service_name.clone()))
+            .with_filter(EnvFilter::new(&config.trace_filter))
+    });
 
     // `try_init` fails only when a subscriber is already set (several services, one test
     // process); the first one wins and keeps exporting.
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+    let _ = tracing_subscriber::registry().with(fmt.with_filter(filter)).with(otel).try_init();
     if let Some(p) = &provider {
         opentelemetry::global::set_tracer_provider(p.clone());
     }
@@ -112,6 +127,17 @@ fn otlp_provider(
 }
 
 impl Telemetry {
+    /// Exports the spans ended so far and waits for the collector to take them; a no-op
+    /// without an OTLP endpoint. Blocking, like [`shutdown`](Self::shutdown): call it off
+    /// the runtime's worker threads (`spawn_blocking`, `block_in_place`), since the
+    /// exporter's channel needs the runtime to make progress meanwhile.
+    pub fn flush(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
+        match &self.provider {
+            Some(provider) => provider.force_flush(),
+            None => Ok(()),
+        }
+    }
+
     /// Flushes buffered spans and stops the exporter. Blocking, so run it off the runtime's
     /// worker threads (e.g. in `spawn_blocking`) at the very end of `main`.
     pub fn shutdown(self) {

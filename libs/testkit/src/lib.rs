@@ -9,12 +9,15 @@
 //! - [`tokens`]: dev tokens for each kind of caller;
 //! - [`echo`]: a tiny service built only from the shared libraries, which their own tests
 //!   exercise.
+//! - [`otlp`]: an OTLP trace receiver, to prove what a service's traces look like to a
+//!   collector.
 //!
 //! Where Postgres and Redis are: `MINHU_TEST_DATABASE_URL` (an admin URL on a server where
 //! databases may be created) and `MINHU_TEST_REDIS_URL`; `cargo xtask test` sets both,
 //! starting throwaway servers if needed. Logs stay silent unless `TEST_LOG` is set.
 
 pub mod echo;
+pub mod otlp;
 pub mod tokens;
 
 use std::{net::SocketAddr, sync::Once, time::Duration};
@@ -39,6 +42,7 @@ pub fn init_logging() {
                 service_name: "minhu-test".into(),
                 log_format: minhu_telemetry::LogFormat::Pretty,
                 default_filter: if level.is_empty() { "info".into() } else { level },
+                trace_filter: "off".into(),
                 otlp_endpoint: None,
             };
             if let Ok(telemetry) = minhu_telemetry::init(&config) {
