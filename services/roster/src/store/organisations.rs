@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::{Counted, page_sql, split_total};
 use crate::domain::validate::{DepartmentInput, StationInput};
 
 /// A department as stored.
@@ -99,23 +100,20 @@ pub async fn list_departments(
     after: &str,
     limit: i64,
 ) -> sqlx::Result<(Vec<DepartmentRow>, i64)> {
-    const FILTER: &str = "($1 = '' OR kind = $1) AND ($2 OR active)";
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {DEPARTMENT} FROM departments WHERE {FILTER} AND id > $3 ORDER BY id LIMIT $4"
-    )))
-    .bind(kind)
-    .bind(include_inactive)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (total,): (i64,) =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM departments WHERE {FILTER}")))
-            .bind(kind)
-            .bind(include_inactive)
-            .fetch_one(conn)
-            .await?;
-    Ok((rows, total))
+    let sql = page_sql(
+        &format!("SELECT {DEPARTMENT} FROM departments WHERE ($1 = '' OR kind = $1) AND ($2 OR active)"),
+        "m.id > $3",
+        "m.id",
+        "$4",
+    );
+    let rows: Vec<Counted<DepartmentRow>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(kind)
+        .bind(include_inactive)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    Ok(split_total(rows))
 }
 
 /// Inserts a station; `None` when the code is taken.
@@ -182,28 +180,25 @@ pub async fn list_stations(
     after: &str,
     limit: i64,
 ) -> sqlx::Result<(Vec<StationRow>, i64)> {
-    const FILTER: &str = "($1 = '' OR department_id = $1) \
-                          AND ($2 = '' OR street_id = $2 OR $2 = ANY(served_street_ids)) \
-                          AND ($3 = '' OR kind = $3) AND ($4 OR active)";
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {STATION} FROM stations WHERE {FILTER} AND id > $5 ORDER BY id LIMIT $6"
-    )))
-    .bind(f.department_id)
-    .bind(f.street_id)
-    .bind(f.kind)
-    .bind(f.include_inactive)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM stations WHERE {FILTER}")))
+    let sql = page_sql(
+        &format!(
+            "SELECT {STATION} FROM stations WHERE ($1 = '' OR department_id = $1) \
+             AND ($2 = '' OR street_id = $2 OR $2 = ANY(served_street_ids)) AND ($3 = '' OR kind = $3) AND ($4 OR active)"
+        ),
+        "m.id > $5",
+        "m.id",
+        "$6",
+    );
+    let rows: Vec<Counted<StationRow>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(f.department_id)
         .bind(f.street_id)
         .bind(f.kind)
         .bind(f.include_inactive)
-        .fetch_one(conn)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
         .await?;
-    Ok((rows, total))
+    Ok(split_total(rows))
 }
 
 /// The active station of a department serving a street: one located there wins over one

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::{Counted, page_sql, split_total};
 use crate::domain::{
     policy::{Membership, PeopleScope},
     validate::{PersonInput, SecondmentInput},
@@ -208,31 +209,19 @@ pub async fn list_people(
     limit: i64,
 ) -> sqlx::Result<(Vec<PersonRow>, i64)> {
     let (kind, scope_id) = scope_binds(scope);
-    let filter = format!(
-        "{SCOPE} AND ($3 = '' OR p.department_id = $3) AND ($4 = '' OR p.station_id = $4) \
-         AND ($5 = '' OR p.street_id = $5) AND ($6 = '' OR $6 = ANY(p.qualifications)) AND ($7 = '' OR p.position = $7) \
-         AND ($8 = '' OR strpos(p.name, $8) > 0 OR strpos(p.employee_number, $8) > 0) AND ($9 OR p.active)"
+    let sql = page_sql(
+        &format!(
+            "SELECT {PERSON} FROM people p WHERE {SCOPE} AND ($3 = '' OR p.department_id = $3) \
+             AND ($4 = '' OR p.station_id = $4) AND ($5 = '' OR p.street_id = $5) \
+             AND ($6 = '' OR $6 = ANY(p.qualifications)) AND ($7 = '' OR p.position = $7) \
+             AND ($8 = '' OR strpos(p.name, $8) > 0 OR strpos(p.employee_number, $8) > 0) AND ($9 OR p.active)"
+        ),
+        "($10::text IS NULL OR (m.name, m.id) > ($10, $11))",
+        "m.name, m.id",
+        "$12",
     );
     let (after_name, after_id) = after.map_or((None, None), |(n, id)| (Some(n), Some(id)));
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {PERSON} FROM people p WHERE {filter} AND ($10::text IS NULL OR (p.name, p.id) > ($10, $11)) \
-         ORDER BY p.name, p.id LIMIT $12"
-    )))
-    .bind(kind)
-    .bind(scope_id)
-    .bind(f.department_id)
-    .bind(f.station_id)
-    .bind(f.street_id)
-    .bind(f.qualification)
-    .bind(f.position)
-    .bind(f.query)
-    .bind(f.include_inactive)
-    .bind(after_name)
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM people p WHERE {filter}")))
+    let rows: Vec<Counted<PersonRow>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(kind)
         .bind(scope_id)
         .bind(f.department_id)
@@ -242,9 +231,12 @@ pub async fn list_people(
         .bind(f.position)
         .bind(f.query)
         .bind(f.include_inactive)
-        .fetch_one(conn)
+        .bind(after_name)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(conn)
         .await?;
-    Ok((rows, total))
+    Ok(split_total(rows))
 }
 
 /// Deactivates a person and ends their open secondments yesterday-or-today.
@@ -297,34 +289,30 @@ pub async fn find_responders(
     after: Option<(i32, String, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<(Vec<ResponderRow>, i64)> {
-    const RANKED: &str = "WITH ranked AS (SELECT p.*, CASE \
-        WHEN EXISTS (SELECT 1 FROM secondments sc WHERE sc.person_id = p.id AND sc.street_id = $2 \
-             AND sc.start_date <= current_date AND (sc.end_date IS NULL OR sc.end_date >= current_date)) THEN 1 \
-        WHEN p.station_id IN (SELECT s.id FROM stations s WHERE s.active AND (s.street_id = $2 OR $2 = ANY(s.served_street_ids))) THEN 2 \
-        ELSE 3 END AS source \
-        FROM people p WHERE p.active AND p.department_id = $1 AND ($3 = '' OR $3 = ANY(p.qualifications)))";
+    let sql = page_sql(
+        "SELECT p.*, CASE \
+           WHEN EXISTS (SELECT 1 FROM secondments sc WHERE sc.person_id = p.id AND sc.street_id = $2 \
+                AND sc.start_date <= current_date AND (sc.end_date IS NULL OR sc.end_date >= current_date)) THEN 1 \
+           WHEN p.station_id IN (SELECT s.id FROM stations s WHERE s.active \
+                AND (s.street_id = $2 OR $2 = ANY(s.served_street_ids))) THEN 2 \
+           ELSE 3 END AS source \
+         FROM people p WHERE p.active AND p.department_id = $1 AND ($3 = '' OR $3 = ANY(p.qualifications))",
+        "($4::int IS NULL OR (m.source, m.name, m.id) > ($4, $5, $6))",
+        "m.source, m.name, m.id",
+        "$7",
+    );
     let (a_source, a_name, a_id) = after.map_or((None, None, None), |(s, n, id)| (Some(s), Some(n), Some(id)));
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{RANKED} SELECT {} , source FROM ranked p \
-         WHERE ($4::int IS NULL OR (source, p.name, p.id) > ($4, $5, $6)) ORDER BY source, p.name, p.id LIMIT $7",
-        PERSON
-    )))
-    .bind(department_id)
-    .bind(street_id)
-    .bind(qualification)
-    .bind(a_source)
-    .bind(a_name)
-    .bind(a_id)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("{RANKED} SELECT count(*) FROM ranked")))
+    let rows: Vec<Counted<ResponderRow>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(department_id)
         .bind(street_id)
         .bind(qualification)
-        .fetch_one(conn)
+        .bind(a_source)
+        .bind(a_name)
+        .bind(a_id)
+        .bind(limit)
+        .fetch_all(conn)
         .await?;
-    Ok((rows, total))
+    Ok(split_total(rows))
 }
 
 /// Inserts a secondment.
@@ -438,37 +426,30 @@ pub async fn list_secondments(
     after: Option<(NaiveDate, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<(Vec<SecondmentRow>, i64)> {
-    const FILTER: &str = "($1 = '' OR street_id = $1) AND ($2 = '' OR department_id = $2) \
-        AND ($3::uuid IS NULL OR person_id = $3) AND ($4 = '' OR kind = $4) AND ($5 = '' OR center = $5) \
-        AND (($6::date IS NULL AND $7) OR (start_date <= coalesce($6, current_date) \
-             AND (end_date IS NULL OR end_date >= coalesce($6, current_date))))";
+    let sql = page_sql(
+        &format!(
+            "SELECT {SECONDMENT} FROM secondments WHERE ($1 = '' OR street_id = $1) AND ($2 = '' OR department_id = $2) \
+             AND ($3::uuid IS NULL OR person_id = $3) AND ($4 = '' OR kind = $4) AND ($5 = '' OR center = $5) \
+             AND (($6::date IS NULL AND $7) OR (start_date <= coalesce($6, current_date) \
+                  AND (end_date IS NULL OR end_date >= coalesce($6, current_date))))"
+        ),
+        "($8::date IS NULL OR (m.start_date, m.id) > ($8, $9))",
+        "m.start_date, m.id",
+        "$10",
+    );
     let (after_date, after_id) = after.map_or((None, None), |(d, id)| (Some(d), Some(id)));
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {SECONDMENT} FROM secondments WHERE {FILTER} \
-         AND ($8::date IS NULL OR (start_date, id) > ($8, $9)) ORDER BY start_date, id LIMIT $10"
-    )))
-    .bind(f.street_id)
-    .bind(f.department_id)
-    .bind(f.person_id)
-    .bind(f.kind)
-    .bind(f.center)
-    .bind(f.active_on)
-    .bind(f.include_inactive)
-    .bind(after_date)
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (total,): (i64,) =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM secondments WHERE {FILTER}")))
-            .bind(f.street_id)
-            .bind(f.department_id)
-            .bind(f.person_id)
-            .bind(f.kind)
-            .bind(f.center)
-            .bind(f.active_on)
-            .bind(f.include_inactive)
-            .fetch_one(conn)
-            .await?;
-    Ok((rows, total))
+    let rows: Vec<Counted<SecondmentRow>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(f.street_id)
+        .bind(f.department_id)
+        .bind(f.person_id)
+        .bind(f.kind)
+        .bind(f.center)
+        .bind(f.active_on)
+        .bind(f.include_inactive)
+        .bind(after_date)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    Ok(split_total(rows))
 }

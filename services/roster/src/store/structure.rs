@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{AreaColumns, boundary_json};
+use super::{AreaColumns, Counted, boundary_json, page_sql, split_total};
 use crate::domain::validate::{CommunityInput, GridInput, StreetInput};
 
 /// A street as stored.
@@ -123,19 +123,10 @@ pub async fn list_streets(
     after: &str,
     limit: i64,
 ) -> sqlx::Result<(Vec<StreetRow>, i64)> {
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {STREET} FROM streets WHERE ($1 OR active) AND id > $2 ORDER BY id LIMIT $3"
-    )))
-    .bind(include_inactive)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM streets WHERE ($1 OR active)")
-        .bind(include_inactive)
-        .fetch_one(conn)
-        .await?;
-    Ok((rows, total))
+    let sql = page_sql(&format!("SELECT {STREET} FROM streets WHERE ($1 OR active)"), "m.id > $2", "m.id", "$3");
+    let rows: Vec<Counted<StreetRow>> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(include_inactive).bind(after).bind(limit).fetch_all(conn).await?;
+    Ok(split_total(rows))
 }
 
 /// Every active street (for resolving locations: a district has dozens).
@@ -222,23 +213,20 @@ pub async fn list_communities(
     after: &str,
     limit: i64,
 ) -> sqlx::Result<(Vec<CommunityRow>, i64)> {
-    const FILTER: &str = "($1 = '' OR street_id = $1) AND ($2 OR active)";
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COMMUNITY} FROM communities WHERE {FILTER} AND id > $3 ORDER BY id LIMIT $4"
-    )))
-    .bind(street_id)
-    .bind(include_inactive)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (total,): (i64,) =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM communities WHERE {FILTER}")))
-            .bind(street_id)
-            .bind(include_inactive)
-            .fetch_one(conn)
-            .await?;
-    Ok((rows, total))
+    let sql = page_sql(
+        &format!("SELECT {COMMUNITY} FROM communities WHERE ($1 = '' OR street_id = $1) AND ($2 OR active)"),
+        "m.id > $3",
+        "m.id",
+        "$4",
+    );
+    let rows: Vec<Counted<CommunityRow>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(street_id)
+        .bind(include_inactive)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    Ok(split_total(rows))
 }
 
 /// The active communities of a street.
@@ -316,27 +304,25 @@ pub async fn list_grids(
     after: &str,
     limit: i64,
 ) -> sqlx::Result<(Vec<GridRow>, i64)> {
-    const FILTER: &str = "($1 = '' OR street_id = $1) AND ($2 = '' OR community_id = $2) \
-                          AND ($3::uuid IS NULL OR $3 = ANY(grid_worker_person_ids)) AND ($4 OR active)";
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {GRID} FROM grids WHERE {FILTER} AND id > $5 ORDER BY id LIMIT $6"
-    )))
-    .bind(f.street_id)
-    .bind(f.community_id)
-    .bind(f.grid_worker)
-    .bind(f.include_inactive)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM grids WHERE {FILTER}")))
+    let sql = page_sql(
+        &format!(
+            "SELECT {GRID} FROM grids WHERE ($1 = '' OR street_id = $1) AND ($2 = '' OR community_id = $2) \
+             AND ($3::uuid IS NULL OR $3 = ANY(grid_worker_person_ids)) AND ($4 OR active)"
+        ),
+        "m.id > $5",
+        "m.id",
+        "$6",
+    );
+    let rows: Vec<Counted<GridRow>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(f.street_id)
         .bind(f.community_id)
         .bind(f.grid_worker)
         .bind(f.include_inactive)
-        .fetch_one(conn)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
         .await?;
-    Ok((rows, total))
+    Ok(split_total(rows))
 }
 
 /// The active grids of a community.
