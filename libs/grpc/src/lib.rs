@@ -5,6 +5,7 @@
 //! - [`error`]: [`ApiError`], the one table from "what went wrong" to `tonic::Status` with
 //!   `google.rpc` details a client can read;
 //! - [`page`]: page sizes and opaque page tokens for every `List` method;
+//! - [`mask`]: field masks on `Update` methods;
 //! - [`server`]: [`GrpcServer`], the middleware stack, health, reflection and graceful
 //!   shutdown around a service's handlers;
 //! - [`limit`]: the per-message size limit that answers RESOURCE_EXHAUSTED.
@@ -13,11 +14,13 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod limit;
+pub mod mask;
 pub mod page;
 pub mod server;
 
 pub use auth::{AuthConfig, Authenticator, Claims, OrgKind, Organization, Principal, Role, TokenIssuer};
 pub use config::ConfigError;
 pub use error::{ApiError, FieldViolations};
-pub use page::{PageToken, page_size};
+pub use mask::UpdatePaths;
+pub use page::{PageRequest, PageToken, page_size};
 pub use server::{GrpcServer, ServerConfig, shutdown_signal};

@@ -19,6 +19,51 @@ pub fn page_size(requested: i32, default: u32, max: u32) -> Result<u32, ApiError
     }
 }
 
+/// One `List` request's paging: its size, its token codec and the decoded position.
+///
+/// Query one row more than [`PageRequest::size`] ([`PageRequest::limit`]) and hand the rows
+/// to [`PageRequest::finish`], which trims them to the page and returns the next token.
+#[derive(Debug, Clone)]
+pub struct PageRequest<K> {
+    /// Rows on the page.
+    pub size: u32,
+    /// Where the previous page ended; `None` on the first page.
+    pub after: Option<K>,
+    codec: PageToken,
+}
+
+impl<K: Serialize + DeserializeOwned> PageRequest<K> {
+    /// Parses `page_size` (0: `default`, above `max`: `max`) and `page_token`, which must come
+    /// from the query described by `query_parts` (filters and order, not the size).
+    pub fn new(
+        page_size_requested: i32,
+        token: &str,
+        default: u32,
+        max: u32,
+        query_parts: &[&str],
+    ) -> Result<Self, ApiError> {
+        let size = page_size(page_size_requested, default, max)?;
+        let codec = PageToken::for_query(query_parts);
+        let after = codec.decode(token)?;
+        Ok(Self { size, after, codec })
+    }
+
+    /// Rows to fetch: one more than the page, to learn whether another page follows.
+    pub fn limit(&self) -> i64 {
+        i64::from(self.size) + 1
+    }
+
+    /// Trims `rows` to the page and returns the next page's token, empty on the last page.
+    pub fn finish<R>(&self, rows: &mut Vec<R>, position: impl Fn(&R) -> K) -> String {
+        if rows.len() > self.size as usize {
+            rows.truncate(self.size as usize);
+            rows.last().map(|r| self.codec.encode(&position(r))).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    }
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Envelope<K> {
     /// Fingerprint of the query the token belongs to.

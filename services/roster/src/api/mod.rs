@@ -6,10 +6,9 @@ mod organisations;
 mod people;
 mod structure;
 
-use minhu_grpc::{FieldViolations, PageToken, Principal, page_size};
+use minhu_grpc::{FieldViolations, PageRequest, Principal, UpdatePaths};
 use minhu_proto::roster::v1::{self as pb, roster_service_server::RosterService};
 use minhu_store::{Fingerprint, Idempotency};
-use prost_types::FieldMask;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -60,64 +59,13 @@ fn idempotency(
     ))
 }
 
-/// One page request: size, codec and decoded position.
-struct Page<K> {
-    size: u32,
-    codec: PageToken,
-    after: Option<K>,
-}
-
-impl<K: serde::de::DeserializeOwned> Page<K> {
-    fn new(page_size_requested: i32, token: &str, query: &[&str]) -> Result<Self, RosterError> {
-        let size = page_size(page_size_requested, DEFAULT_PAGE, MAX_PAGE)?;
-        let codec = PageToken::for_query(query);
-        let after = codec.decode(token)?;
-        Ok(Self { size, codec, after })
-    }
-
-    /// One more than the page, to learn whether another page follows.
-    fn limit(&self) -> i64 {
-        i64::from(self.size) + 1
-    }
-
-    /// Trims `rows` to the page and returns the next token (empty on the last page).
-    fn finish<R>(&self, rows: &mut Vec<R>, key: impl Fn(&R) -> K) -> String
-    where
-        K: serde::Serialize,
-    {
-        if rows.len() > self.size as usize {
-            rows.truncate(self.size as usize);
-            rows.last().map(|r| self.codec.encode(&key(r))).unwrap_or_default()
-        } else {
-            String::new()
-        }
-    }
-}
-
-/// Which fields of a resource an update touches (AIP-134): the mask's paths, each one of
-/// `allowed`; without a mask, the fields the caller populated.
-struct UpdatePaths(Option<Vec<String>>);
-
-impl UpdatePaths {
-    fn new(mask: Option<&FieldMask>, allowed: &[&str]) -> Result<Self, RosterError> {
-        let Some(mask) = mask.filter(|m| !m.paths.is_empty()) else { return Ok(Self(None)) };
-        let mut v = FieldViolations::new();
-        for path in &mask.paths {
-            if !allowed.contains(&path.as_str()) {
-                v.add("update_mask", format!("`{path}` cannot be updated (allowed: {})", allowed.join(", ")));
-            }
-        }
-        v.into_result()?;
-        Ok(Self(Some(mask.paths.clone())))
-    }
-
-    /// Whether `field` is to be replaced; `populated` says whether the caller set it.
-    fn wants(&self, field: &str, populated: bool) -> bool {
-        match &self.0 {
-            Some(paths) => paths.iter().any(|p| p == field),
-            None => populated,
-        }
-    }
+/// A page request with the roster's default and largest sizes.
+fn page<K: serde::Serialize + serde::de::DeserializeOwned>(
+    size: i32,
+    token: &str,
+    query: &[&str],
+) -> Result<PageRequest<K>, RosterError> {
+    Ok(PageRequest::new(size, token, DEFAULT_PAGE, MAX_PAGE, query)?)
 }
 
 /// A required reason of at most [`MAX_REASON`] characters, trimmed.

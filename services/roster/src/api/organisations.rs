@@ -4,7 +4,7 @@ use minhu_grpc::FieldViolations;
 use minhu_proto::roster::v1 as pb;
 use tonic::Request;
 
-use super::{Page, Roster, UpdatePaths, caller, convert, found, idempotency, reason};
+use super::{Roster, UpdatePaths, caller, convert, found, idempotency, page, reason};
 use crate::{
     domain::{
         policy::{self, may_manage_department, require},
@@ -49,11 +49,8 @@ pub(super) async fn list_departments(
 ) -> Result<pb::ListDepartmentsResponse, RosterError> {
     let (_, req) = caller(r)?;
     let kind = kind_filter::<pb::DepartmentKind>("kind", req.kind, pb::DepartmentKind::as_str_name)?;
-    let page = Page::<String>::new(
-        req.page_size,
-        &req.page_token,
-        &["departments", &kind, &req.include_inactive.to_string()],
-    )?;
+    let page =
+        page::<String>(req.page_size, &req.page_token, &["departments", &kind, &req.include_inactive.to_string()])?;
     let mut conn = s.pool.acquire().await?;
     let after = page.after.clone().unwrap_or_default();
     let (mut rows, total) =
@@ -205,7 +202,7 @@ pub(super) async fn list_stations(
 ) -> Result<pb::ListStationsResponse, RosterError> {
     let (_, req) = caller(r)?;
     let kind = kind_filter::<pb::StationKind>("kind", req.kind, pb::StationKind::as_str_name)?;
-    let page = Page::<String>::new(
+    let page = page::<String>(
         req.page_size,
         &req.page_token,
         &["stations", &req.department_id, &req.street_id, &kind, &req.include_inactive.to_string()],

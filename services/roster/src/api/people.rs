@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Page, Roster, UpdatePaths, caller, convert, found, idempotency, organisations::kind_filter, reason};
+use super::{Roster, UpdatePaths, caller, convert, found, idempotency, organisations::kind_filter, page, reason};
 use crate::{
     domain::{
         mask_phone,
@@ -122,7 +122,7 @@ pub(super) async fn list_people(
     let mut v = FieldViolations::new();
     let query = v.optional_text("query", &req.query, 100).to_owned();
     v.into_result()?;
-    let page = Page::<(String, Uuid)>::new(
+    let page = page::<(String, Uuid)>(
         req.page_size,
         &req.page_token,
         &[
@@ -367,7 +367,7 @@ pub(super) async fn list_secondments(
     let person = (!req.person_id.is_empty()).then(|| validate::uuid(&mut v, "person_id", &req.person_id));
     let active_on = validate::date(&mut v, "active_on", req.active_on.as_ref());
     v.into_result()?;
-    let page = Page::<(NaiveDate, Uuid)>::new(
+    let page = page::<(NaiveDate, Uuid)>(
         req.page_size,
         &req.page_token,
         &[
@@ -496,7 +496,7 @@ pub(super) async fn find_responders(
     require(policy::may_staff_calls_of(&p, &department_id), "look for responders of this department")?;
     let qualification =
         kind_filter::<common::Qualification>("qualification", req.qualification, common::Qualification::as_str_name)?;
-    let page = Page::<(i32, String, Uuid)>::new(
+    let page = page::<(i32, String, Uuid)>(
         req.page_size,
         &req.page_token,
         &["responders", &department_id, &street_id, &qualification],

@@ -4,7 +4,7 @@ use minhu_grpc::FieldViolations;
 use minhu_proto::roster::v1 as pb;
 use tonic::Request;
 
-use super::{Page, Roster, UpdatePaths, caller, convert, found, idempotency, reason};
+use super::{Roster, UpdatePaths, caller, convert, found, idempotency, page, reason};
 use crate::{
     domain::{
         area::best_match,
@@ -69,7 +69,7 @@ pub(super) async fn list_streets(
     r: Request<pb::ListStreetsRequest>,
 ) -> Result<pb::ListStreetsResponse, RosterError> {
     let (_, req) = caller(r)?;
-    let page = Page::<String>::new(req.page_size, &req.page_token, &["streets", &req.include_inactive.to_string()])?;
+    let page = page::<String>(req.page_size, &req.page_token, &["streets", &req.include_inactive.to_string()])?;
     let mut conn = s.pool.acquire().await?;
     let after = page.after.clone().unwrap_or_default();
     let (mut rows, total) = store::list_streets(&mut conn, req.include_inactive, &after, page.limit()).await?;
@@ -181,7 +181,7 @@ pub(super) async fn list_communities(
     r: Request<pb::ListCommunitiesRequest>,
 ) -> Result<pb::ListCommunitiesResponse, RosterError> {
     let (_, req) = caller(r)?;
-    let page = Page::<String>::new(
+    let page = page::<String>(
         req.page_size,
         &req.page_token,
         &["communities", &req.street_id, &req.include_inactive.to_string()],
@@ -313,7 +313,7 @@ pub(super) async fn list_grids(
     let grid_worker = (!req.grid_worker_person_id.is_empty())
         .then(|| validate::uuid(&mut v, "grid_worker_person_id", &req.grid_worker_person_id));
     v.into_result()?;
-    let page = Page::<String>::new(
+    let page = page::<String>(
         req.page_size,
         &req.page_token,
         &["grids", &req.street_id, &req.community_id, &req.grid_worker_person_id, &req.include_inactive.to_string()],
