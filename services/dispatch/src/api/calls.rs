@@ -1,0 +1,553 @@
+//! Calls (呼叫): starting them, signing (签收), designating people (拟定人选), check-in
+//! (报到) and sharing the reporter's contact.
+
+use minhu_grpc::{FieldViolations, Principal};
+use minhu_proto::{
+    dispatch::v1::{self as pb, event::Payload},
+    roster::v1 as roster,
+};
+use serde_json::json;
+use sqlx::PgConnection;
+use tonic::Request;
+use uuid::Uuid;
+
+use super::{
+    Dispatch, Entry, Page, caller, cases::present, commit, convert, idempotency, readable_case, require_street, uuid,
+};
+use crate::{
+    domain::{
+        Refusal,
+        access::{self, Audience},
+        deadlines::{self, CheckInOutcome, Timeliness},
+        geo,
+        model::{Call, CallState, CheckInStatus, Designation, PersonRef, Place, StaffRequirement},
+        state,
+    },
+    error::DispatchError,
+    events::{code, duration, ts},
+    store::{
+        calls::{self, CallQuery},
+        cases::CaseRow,
+    },
+};
+
+/// A call, locked with its case, that `p` may read.
+async fn locked_call(
+    conn: &mut PgConnection,
+    p: &Principal,
+    call_id: Uuid,
+) -> Result<(CaseRow, Audience, Call), DispatchError> {
+    let case_id = calls::case_of(conn, call_id).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
+    let (row, audience) =
+        readable_case(conn, p, case_id, true).await.map_err(|_| DispatchError::not_found("call", call_id))?;
+    let call = calls::get(conn, call_id, true).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
+    Ok((row, audience, call))
+}
+
+fn require_department(p: &Principal, call: &Call, what: &str) -> Result<(), DispatchError> {
+    if access::is_department_of(p, &call.department_id) {
+        Ok(())
+    } else {
+        Err(DispatchError::denied(format!("only the department `{}` may {what}", call.department_id)))
+    }
+}
+
+fn call_json(c: &Call) -> serde_json::Value {
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    v["designations"] = serde_json::to_value(&c.designations).unwrap_or_default();
+    v
+}
+
+pub(super) async fn start_call(
+    s: &Dispatch,
+    r: Request<pb::StartCallRequest>,
+) -> Result<pb::StartCallResponse, DispatchError> {
+    let (p, req) = caller(r)?;
+    let case_id = uuid("case_id", &req.case_id)?;
+    let now = s.now();
+    let mut v = FieldViolations::new();
+    v.check(!req.calls.is_empty(), "calls", "must name at least one department");
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in req.calls.iter().enumerate() {
+        let f = |name: &str| format!("calls[{i}].{name}");
+        if v.required_text(&f("department_id"), &c.department_id, 64).is_empty() {
+        } else if !seen.insert(c.department_id.trim().to_owned()) {
+            v.add(f("department_id"), "appears twice");
+        }
+        v.required_text(&f("matters"), &c.matters, 2000);
+        v.required_text(&f("expected_goal"), &c.expected_goal, 2000);
+        let count = c.staff_requirement.as_ref().map_or(0, |s| s.count);
+        v.check(count >= 1, &f("staff_requirement.count"), "must be at least 1");
+        let place = c.report_place.clone().unwrap_or_default();
+        v.required_text(&f("report_place.address"), &place.address, 300);
+        let report = convert::time(c.report_time.as_ref());
+        v.check(report.is_some(), &f("report_time"), "is required");
+        if let Some(report) = report {
+            let sign = convert::time(c.sign_deadline.as_ref());
+            let close =
+                convert::time(c.check_in_close_time.as_ref()).unwrap_or_else(|| s.d.deadlines.check_in_close(report));
+            if let Some(sign) = sign {
+                v.check(now < sign, &f("sign_deadline"), "must be in the future");
+                v.check(sign <= report, &f("sign_deadline"), "must not be after report_time");
+            }
+            v.check(now < report, &f("report_time"), "must be in the future");
+            v.check(report < close, &f("check_in_close_time"), "must be after report_time");
+        }
+        v.check(c.check_in_radius_meters >= 0.0, &f("check_in_radius_meters"), "must not be negative");
+    }
+    v.into_result()?;
+    // Departments and their stations, from the roster, before the transaction.
+    let mut stations = Vec::new();
+    for (i, c) in req.calls.iter().enumerate() {
+        let id = c.department_id.trim();
+        let department = s.d.roster.department(id).await.map_err(|e| {
+            e.or(|| DispatchError::field(format!("calls[{i}].department_id"), "is not a known department"))
+        })?;
+        if !department.active {
+            return Err(
+                Refusal::new("DEPARTMENT_INACTIVE", format!("departments/{id}"), "the department is inactive").into()
+            );
+        }
+        stations.push(id.to_owned());
+    }
+    let key = idempotency("StartCall", &p, &req.request_id, &req)?;
+    let (dispatch, d) = (s.clone(), s.d.clone());
+    key.run(&s.d.pool.clone(), move |tx| {
+        Box::pin(async move {
+            let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
+            require_street(&p, &row.case, "call departments")?;
+            let next = state::start_call(row.case.state)?;
+            let existing = calls::of_case(tx, case_id).await?;
+            let actor = convert::actor(&p);
+            let mut out = Vec::new();
+            for c in &req.calls {
+                let department_id = c.department_id.trim().to_owned();
+                if existing.iter().any(|e| {
+                    e.department_id == department_id
+                        && e.state != CallState::Withdrawn
+                        && e.state != CallState::Completed
+                }) {
+                    return Err(Refusal::new(
+                        "DEPARTMENT_ALREADY_CALLED",
+                        format!("departments/{department_id}"),
+                        "the department already has a call in the case",
+                    )
+                    .into());
+                }
+                let report_time = convert::time(c.report_time.as_ref()).unwrap_or(now);
+                let station_id = d
+                    .roster
+                    .station(&department_id, &row.case.street_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|s| s.id)
+                    .unwrap_or_default();
+                let req_staff = c.staff_requirement.clone().unwrap_or_default();
+                let place = c.report_place.clone().unwrap_or_default();
+                let call = Call {
+                    id: Uuid::now_v7(),
+                    case_id,
+                    street_id: row.case.street_id.clone(),
+                    department_id: department_id.clone(),
+                    station_id,
+                    matters: c.matters.trim().to_owned(),
+                    expected_goal: c.expected_goal.trim().to_owned(),
+                    staff_requirement: StaffRequirement {
+                        count: req_staff.count,
+                        qualification: minhu_proto::common::v1::Qualification::try_from(req_staff.qualification)
+                            .unwrap_or_default()
+                            .as_str_name()
+                            .to_owned(),
+                        note: req_staff.note,
+                    },
+                    report_time,
+                    report_place: Place {
+                        address: place.address.trim().to_owned(),
+                        location: place.location.as_ref().map(convert::point),
+                    },
+                    check_in_close_time: convert::time(c.check_in_close_time.as_ref())
+                        .unwrap_or_else(|| d.deadlines.check_in_close(report_time)),
+                    check_in_radius_meters: if c.check_in_radius_meters > 0.0 {
+                        c.check_in_radius_meters
+                    } else {
+                        d.deadlines.check_in_radius_meters
+                    },
+                    sign_deadline: convert::time(c.sign_deadline.as_ref())
+                        .unwrap_or_else(|| d.deadlines.sign_deadline(row.case.urgency, now).min(report_time)),
+                    state: CallState::PendingSign,
+                    signed_time: None,
+                    signed_by: None,
+                    signed_late: false,
+                    designations: vec![],
+                    designate_time: None,
+                    check_in_closed: false,
+                    shortfall_count: 0,
+                    contact_shared: false,
+                    contact_share_time: None,
+                    withdraw_reason: String::new(),
+                    created_by: actor.clone(),
+                    create_time: now,
+                    update_time: now,
+                };
+                calls::insert(tx, &call).await?;
+                let before = json!({"case": {"state": row.case.state}});
+                row.case.state = next;
+                let payload = Payload::CallStarted(pb::CallStarted {
+                    sign_deadline: ts(call.sign_deadline),
+                    report_time: ts(call.report_time),
+                    check_in_close_time: ts(call.check_in_close_time),
+                    staff_requirement: convert::call_pb(&call).staff_requirement,
+                    urgency: code(pb::Urgency::from_str_name(row.case.urgency.as_str())),
+                });
+                let after = json!({"call": call_json(&call), "case": {"state": next}});
+                let entry = Entry {
+                    event_type: "EVENT_TYPE_CALL_STARTED",
+                    call_id: Some(call.id),
+                    department_id,
+                    before,
+                    after,
+                    payload,
+                };
+                commit(tx, &mut row.case, &actor, now, entry).await?;
+                out.push(convert::call_pb(&call));
+            }
+            Ok(pb::StartCallResponse { case: Some(present(&dispatch, tx, &p, case_id).await?), calls: out })
+        })
+    })
+    .await
+}
+
+pub(super) async fn get_call(s: &Dispatch, r: Request<pb::GetCallRequest>) -> Result<pb::Call, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("call_id", &req.call_id)?;
+    let mut conn = s.d.pool.acquire().await?;
+    let case_id = calls::case_of(&mut conn, id).await?.ok_or_else(|| DispatchError::not_found("call", id))?;
+    readable_case(&mut conn, &p, case_id, false).await.map_err(|_| DispatchError::not_found("call", id))?;
+    let call = calls::get(&mut conn, id, false).await?.ok_or_else(|| DispatchError::not_found("call", id))?;
+    Ok(convert::call_pb(&call))
+}
+
+pub(super) async fn list_calls(
+    s: &Dispatch,
+    r: Request<pb::ListCallsRequest>,
+) -> Result<pb::ListCallsResponse, DispatchError> {
+    let (p, req) = caller(r)?;
+    let scope = super::cases::scope(&p)?;
+    let case_id = if req.case_id.is_empty() { None } else { Some(uuid("case_id", &req.case_id)?) };
+    let mut states = Vec::new();
+    for (i, st) in req.states.iter().enumerate() {
+        match pb::CallState::try_from(*st).ok().filter(|s| *s != pb::CallState::Unspecified) {
+            Some(s) => states.push(s.as_str_name().to_owned()),
+            None => return Err(DispatchError::field(format!("states[{i}]"), "is not a known state")),
+        }
+    }
+    let range = req.create_time_range.as_ref();
+    let q = CallQuery {
+        case_id,
+        department_id: req.department_id.clone(),
+        street_id: req.street_id.clone(),
+        states,
+        designated_person_id: req.designated_person_id.clone(),
+        created_from: convert::time(range.and_then(|r| r.start_time.as_ref())),
+        created_to: convert::time(range.and_then(|r| r.end_time.as_ref())),
+    };
+    let fingerprint = format!("{q:?}");
+    let page =
+        Page::<(chrono::DateTime<chrono::Utc>, Uuid)>::new(req.page_size, &req.page_token, &["calls", &fingerprint])?;
+    let mut conn = s.d.pool.acquire().await?;
+    let (mut rows, total) = calls::list(&mut conn, &scope, &q, page.after, page.limit()).await?;
+    let next_page_token = page.finish(&mut rows, |c| (c.create_time, c.id));
+    Ok(pb::ListCallsResponse {
+        calls: rows.iter().map(convert::call_pb).collect(),
+        next_page_token,
+        total_size: total as i32,
+    })
+}
+
+pub(super) async fn sign_call(s: &Dispatch, r: Request<pb::SignCallRequest>) -> Result<pb::Call, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("call_id", &req.call_id)?;
+    let key = idempotency("SignCall", &p, &req.request_id, &req)?;
+    let now = s.now();
+    key.run(&s.d.pool.clone(), move |tx| {
+        Box::pin(async move {
+            let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
+            require_department(&p, &call, "sign this call")?;
+            let before = json!({"call": {"id": call.id, "state": call.state}});
+            call.state = state::sign(call.state)?;
+            call.signed_time = Some(now);
+            call.signed_by = Some(convert::person(&p));
+            call.signed_late = deadlines::sign_outcome(now, call.sign_deadline) == Timeliness::Late;
+            call.update_time = now;
+            calls::update(tx, &call).await?;
+            let payload = Payload::CallSigned(pb::CallSigned {
+                on_time: !call.signed_late,
+                sign_deadline: ts(call.sign_deadline),
+                signed_time: ts(now),
+                sign_duration: duration(call.create_time, now),
+            });
+            let after = json!({"call": {"id": call.id, "state": call.state, "signed_late": call.signed_late}});
+            let entry = Entry {
+                event_type: "EVENT_TYPE_CALL_SIGNED",
+                call_id: Some(id),
+                department_id: call.department_id.clone(),
+                before,
+                after,
+                payload,
+            };
+            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            Ok(convert::call_pb(&call))
+        })
+    })
+    .await
+}
+
+pub(super) async fn designate_responders(
+    s: &Dispatch,
+    r: Request<pb::DesignateRespondersRequest>,
+) -> Result<pb::Call, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("call_id", &req.call_id)?;
+    if req.person_ids.is_empty() {
+        return Err(DispatchError::field("person_ids", "must name at least one person"));
+    }
+    // Check state and rights first (no roster call for a refused request).
+    let call = {
+        let mut tx = s.d.pool.begin().await?;
+        let (_, _, call) = locked_call(&mut tx, &p, id).await?;
+        require_department(&p, &call, "designate people for this call")?;
+        state::designate(call.state, deadlines::passed(call.report_time, s.now()))?;
+        call
+    };
+    let verdict =
+        s.d.roster
+            .verify_designation(roster::VerifyDesignationRequest {
+                department_id: call.department_id.clone(),
+                person_ids: req.person_ids.clone(),
+                qualification: code(minhu_proto::common::v1::Qualification::from_str_name(
+                    &call.staff_requirement.qualification,
+                )),
+                required_count: call.staff_requirement.count,
+            })
+            .await
+            .map_err(|e| e.or(|| DispatchError::field("person_ids", "could not be verified")))?;
+    let ineligible: Vec<Refusal> = verdict
+        .checks
+        .iter()
+        .filter(|c| !c.eligible)
+        .map(|c| Refusal::new("DESIGNATION_INELIGIBLE", format!("people/{}", c.person_id), c.reasons.join("; ")))
+        .collect();
+    if !ineligible.is_empty() {
+        return Err(DispatchError::FailedPrecondition(ineligible));
+    }
+    if verdict.eligible_count < call.staff_requirement.count {
+        return Err(Refusal::new(
+            "REQUIREMENT_NOT_MET",
+            format!("calls/{id}"),
+            format!("{} eligible people, {} required", verdict.eligible_count, call.staff_requirement.count),
+        )
+        .into());
+    }
+    let people =
+        s.d.roster
+            .people(&req.person_ids)
+            .await
+            .map_err(|e| e.or(|| DispatchError::field("person_ids", "unknown people")))?;
+    let key = idempotency("DesignateResponders", &p, &req.request_id, &req)?;
+    let now = s.now();
+    key.run(&s.d.pool.clone(), move |tx| {
+        Box::pin(async move {
+            let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
+            require_department(&p, &call, "designate people for this call")?;
+            let next = state::designate(call.state, deadlines::passed(call.report_time, now))?;
+            let before = json!({"call": call_json(&call)});
+            let mut designations = Vec::new();
+            for person in &people {
+                if let Some(kept) = call.designations.iter().find(|d| d.person.id == person.id) {
+                    designations.push(kept.clone());
+                    continue;
+                }
+                designations.push(Designation {
+                    person: PersonRef {
+                        id: person.id.clone(),
+                        name: person.name.clone(),
+                        department_id: person.department_id.clone(),
+                        station_id: person.station_id.clone(),
+                    },
+                    check_in_status: CheckInStatus::Pending,
+                    check_in_time: None,
+                    check_in_device_time: None,
+                    check_in_location: None,
+                    check_in_distance_meters: 0.0,
+                    check_in_recorded_by: None,
+                    inaction_recorded: false,
+                    inaction_note: String::new(),
+                });
+            }
+            if let Some(gone) = call.designations.iter().find(|d| {
+                d.check_in_status != CheckInStatus::Pending && !designations.iter().any(|n| n.person.id == d.person.id)
+            }) {
+                return Err(Refusal::new(
+                    "ALREADY_CHECKED_IN",
+                    format!("people/{}", gone.person.id),
+                    "a person who checked in cannot be removed",
+                )
+                .into());
+            }
+            let replaced = !call.designations.is_empty();
+            call.designations = designations;
+            call.state = next;
+            call.designate_time = Some(now);
+            call.update_time = now;
+            calls::update(tx, &call).await?;
+            let payload = Payload::RespondersDesignated(pb::RespondersDesignated {
+                person_ids: call.designations.iter().map(|d| d.person.id.clone()).collect(),
+                required_count: call.staff_requirement.count,
+                replaced,
+            });
+            let after = json!({"call": call_json(&call)});
+            let entry = Entry {
+                event_type: "EVENT_TYPE_RESPONDERS_DESIGNATED",
+                call_id: Some(id),
+                department_id: call.department_id.clone(),
+                before,
+                after,
+                payload,
+            };
+            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            Ok(convert::call_pb(&call))
+        })
+    })
+    .await
+}
+
+pub(super) async fn check_in(s: &Dispatch, r: Request<pb::CheckInRequest>) -> Result<pb::Call, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("call_id", &req.call_id)?;
+    let Some(location) = req.location.as_ref().map(convert::point).filter(|l| geo::is_valid(*l)) else {
+        return Err(DispatchError::field("location", "must be a valid WGS-84 point"));
+    };
+    let person_id = if req.person_id.trim().is_empty() { p.subject.clone() } else { req.person_id.trim().to_owned() };
+    let device_time = convert::time(req.device_time.as_ref());
+    let key = idempotency("CheckIn", &p, &req.request_id, &req)?;
+    let now = s.now();
+    key.run(&s.d.pool.clone(), move |tx| {
+        Box::pin(async move {
+            let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
+            let on_behalf = person_id != p.subject;
+            if on_behalf && !access::is_street_of(&p, &row.case.street_id) {
+                return Err(DispatchError::denied("only the person or the street on site may check a person in"));
+            }
+            let Some(i) = call.designations.iter().position(|d| d.person.id == person_id) else {
+                return Err(Refusal::new(
+                    "NOT_DESIGNATED",
+                    format!("people/{person_id}"),
+                    "the person is not designated for this call",
+                )
+                .into());
+            };
+            state::may_check_in(call.designations[i].check_in_status, &person_id)?;
+            let outcome = deadlines::check_in_outcome(now, call.report_time, call.check_in_close_time);
+            if outcome == CheckInOutcome::Closed || call.check_in_closed {
+                return Err(Refusal::new(
+                    "CHECK_IN_CLOSED",
+                    format!("people/{person_id}"),
+                    "the check-in window has closed",
+                )
+                .into());
+            }
+            let distance = call.report_place.location.map_or(0.0, |place| geo::distance_meters(place, location));
+            if call.report_place.location.is_some() && distance > call.check_in_radius_meters {
+                return Err(Refusal::new(
+                    "OUT_OF_RANGE",
+                    format!("people/{person_id}"),
+                    format!("{distance:.0} m from the report place; at most {:.0} m", call.check_in_radius_meters),
+                )
+                .into());
+            }
+            let (status, event_type, lateness) = match outcome {
+                CheckInOutcome::Late(by) => (CheckInStatus::Late, "EVENT_TYPE_CHECK_IN_LATE", by),
+                _ => (CheckInStatus::OnTime, "EVENT_TYPE_CHECK_IN_ON_TIME", chrono::TimeDelta::zero()),
+            };
+            let before = json!({"designation": call.designations[i]});
+            let d = &mut call.designations[i];
+            d.check_in_status = status;
+            d.check_in_time = Some(now);
+            d.check_in_device_time = device_time;
+            d.check_in_location = Some(location);
+            d.check_in_distance_meters = distance;
+            d.check_in_recorded_by = on_behalf.then(|| convert::actor(&p));
+            let after = json!({"designation": d});
+            call.update_time = now;
+            calls::update(tx, &call).await?;
+            let payload = Payload::CheckIn(pb::CheckInResult {
+                person_id: person_id.clone(),
+                status: code(pb::CheckInStatus::from_str_name(status.as_str())),
+                report_time: ts(call.report_time),
+                check_in_time: ts(now),
+                lateness: Some(prost_types::Duration {
+                    seconds: lateness.num_seconds(),
+                    nanos: lateness.subsec_nanos(),
+                }),
+                distance_meters: distance,
+            });
+            let entry = Entry {
+                event_type,
+                call_id: Some(id),
+                department_id: call.department_id.clone(),
+                before,
+                after,
+                payload,
+            };
+            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            Ok(convert::call_pb(&call))
+        })
+    })
+    .await
+}
+
+pub(super) async fn share_reporter_contact(
+    s: &Dispatch,
+    r: Request<pb::ShareReporterContactRequest>,
+) -> Result<pb::Call, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("call_id", &req.call_id)?;
+    let key = idempotency("ShareReporterContact", &p, &req.request_id, &req)?;
+    let (now, d) = (s.now(), s.d.clone());
+    key.run(&s.d.pool.clone(), move |tx| {
+        Box::pin(async move {
+            let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
+            require_street(&p, &row.case, "share the reporter's contact")?;
+            state::require_signed(call.state)?;
+            let reporter =
+                d.cipher.open(row.case.id, &row.reporter_sealed).map_err(|e| DispatchError::Internal(e.to_string()))?;
+            if reporter.confidential {
+                return Err(Refusal::new(
+                    "REPORTER_CONFIDENTIAL",
+                    format!("cases/{}", row.case.id),
+                    "the reporter asked for confidentiality",
+                )
+                .into());
+            }
+            if call.contact_shared {
+                return Ok(convert::call_pb(&call));
+            }
+            call.contact_shared = true;
+            call.contact_share_time = Some(now);
+            call.update_time = now;
+            calls::update(tx, &call).await?;
+            let entry = Entry {
+                event_type: "EVENT_TYPE_CONTACT_SHARED",
+                call_id: Some(id),
+                department_id: call.department_id.clone(),
+                before: json!({"call": {"id": id, "contact_shared": false}}),
+                after: json!({"call": {"id": id, "contact_shared": true}}),
+                payload: Payload::ContactShared(pb::ContactShared {}),
+            };
+            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            Ok(convert::call_pb(&call))
+        })
+    })
+    .await
+}

@@ -1,0 +1,442 @@
+//! Intake (诉求受理), reading and triage (研判) of cases.
+
+use chrono::TimeDelta;
+use minhu_grpc::{FieldViolations, OrgKind, Principal};
+use minhu_proto::dispatch::v1::{self as pb, event::Payload};
+use serde_json::json;
+use sqlx::PgConnection;
+use tonic::Request;
+use uuid::Uuid;
+
+use super::{Dispatch, Entry, Page, caller, commit, convert, idempotency, readable_case, require_street, uuid};
+use crate::{
+    crypto::ReporterCipher,
+    domain::{
+        access::{self, Audience},
+        geo,
+        model::{Case, CaseState, Place, Reporter, Triage, TriageDecision, Urgency},
+        privacy, state,
+    },
+    error::DispatchError,
+    events::{case_state, code, ts},
+    store::{
+        Scope, attachments,
+        cases::{self, CaseQuery, CaseRow},
+        closing, is_unique_violation,
+        journal::{self, Change},
+        tasks,
+    },
+};
+
+/// Repeats: same street and category within this distance…
+const REPEAT_RADIUS_M: f64 = 50.0;
+/// …open, or closed within this many days.
+const REPEAT_DAYS: i64 = 30;
+
+/// The case as `p` may see it: links, intake files, consultations, callbacks, the called
+/// departments and the reporter masked per the rules.
+pub(super) async fn case_pb(
+    conn: &mut PgConnection,
+    cipher: &ReporterCipher,
+    p: &Principal,
+    row: &CaseRow,
+    audience: &Audience,
+) -> Result<pb::Case, DispatchError> {
+    let c = &row.case;
+    let reporter = cipher.open(c.id, &row.reporter_sealed).map_err(|e| DispatchError::Internal(e.to_string()))?;
+    let (shown, masked) = privacy::present(&reporter, access::reporter_view(p, audience));
+    let related = cases::related(conn, c.id).await?;
+    let files = attachments::intake_files(conn, c.id).await?;
+    let consultations = tasks::consultations(conn, c.id).await?;
+    let callbacks = closing::callbacks(conn, c.id).await?;
+    Ok(pb::Case {
+        id: c.id.to_string(),
+        street_id: c.street_id.clone(),
+        community_id: c.community_id.clone(),
+        grid_id: c.grid_id.clone(),
+        channel: code(pb::Channel::from_str_name(&c.channel)),
+        source_reference: c.source_reference.clone(),
+        category: c.category.clone(),
+        title: c.title.clone(),
+        description: c.description.clone(),
+        place: Some(convert::place_pb(&c.place)),
+        urgency: code(pb::Urgency::from_str_name(c.urgency.as_str())),
+        state: case_state(c.state),
+        reporter: Some(pb::Reporter {
+            name: shown.name,
+            phone: shown.phone,
+            id_number: shown.id_number,
+            confidential: shown.confidential,
+            masked,
+        }),
+        related_case_ids: related.iter().map(|r| r.to_string()).collect(),
+        attachments: files.iter().map(|a| convert::file_pb(&a.file)).collect(),
+        triage: c.triage.as_ref().map(convert::triage_pb),
+        consultations: consultations.iter().map(convert::consultation_pb).collect(),
+        callbacks: callbacks.iter().map(convert::callback_pb).collect(),
+        overdue: c.overdue,
+        called_department_ids: audience.departments.clone(),
+        created_by: Some(convert::actor_pb(&c.created_by)),
+        create_time: ts(c.create_time),
+        update_time: ts(c.update_time),
+        close_time: c.close_time.and_then(ts),
+        close_summary: c.close_summary.clone(),
+    })
+}
+
+/// Re-reads a case after a change and presents it.
+pub(super) async fn present(
+    s: &Dispatch,
+    conn: &mut PgConnection,
+    p: &Principal,
+    id: Uuid,
+) -> Result<pb::Case, DispatchError> {
+    let row = cases::get(conn, id, false).await?.ok_or_else(|| DispatchError::not_found("case", id))?;
+    let audience = cases::audience(conn, id, &row.case.street_id).await?;
+    case_pb(conn, &s.d.cipher, p, &row, &audience).await
+}
+
+pub(super) fn urgency(value: i32) -> Urgency {
+    pb::Urgency::try_from(value).ok().and_then(|u| Urgency::parse(u.as_str_name())).unwrap_or(Urgency::Normal)
+}
+
+pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>) -> Result<pb::Case, DispatchError> {
+    let (p, req) = caller(r)?;
+    if !access::may_create_somewhere(&p) {
+        return Err(DispatchError::denied("only streets, their grid workers and the district record appeals"));
+    }
+    let input = req.case.clone().unwrap_or_default();
+    let mut v = FieldViolations::new();
+    let channel = pb::Channel::try_from(input.channel).ok().filter(|c| *c != pb::Channel::Unspecified);
+    v.check(channel.is_some(), "case.channel", "must be a known channel");
+    let category = v.required_text("case.category", &input.category, 100).to_owned();
+    let title = v.required_text("case.title", &input.title, 200).to_owned();
+    let description = v.required_text("case.description", &input.description, 5000).to_owned();
+    let source_reference = v.optional_text("case.source_reference", &input.source_reference, 100).to_owned();
+    let place = input.place.clone().unwrap_or_default();
+    let address = v.required_text("case.place.address", &place.address, 300).to_owned();
+    let location = place.location.as_ref().map(convert::point);
+    if let Some(l) = location {
+        v.check(geo::is_valid(l), "case.place.location", "must be a valid WGS-84 point");
+    }
+    let reporter_in = input.reporter.clone().unwrap_or_default();
+    let reporter = Reporter {
+        name: v.required_text("case.reporter.name", &reporter_in.name, 100).to_owned(),
+        phone: v.required_text("case.reporter.phone", &reporter_in.phone, 30).to_owned(),
+        id_number: v.optional_text("case.reporter.id_number", &reporter_in.id_number, 30).to_owned(),
+        confidential: reporter_in.confidential,
+    };
+    let mut attachment_ids = Vec::new();
+    for (i, id) in req.attachment_ids.iter().enumerate() {
+        match Uuid::parse_str(id) {
+            Ok(id) => attachment_ids.push(id),
+            Err(_) => v.add(format!("attachment_ids[{i}]"), "is not a valid id"),
+        }
+    }
+    if input.street_id.trim().is_empty() && location.is_none() {
+        v.add("case.place.location", "is required when street_id is not given");
+    }
+    v.into_result()?;
+    let channel = channel.map(|c| c.as_str_name().to_owned()).unwrap_or_default();
+
+    // Where the place is, by the roster; a given street must agree with it.
+    let (mut street_id, mut community_id, mut grid_id) =
+        (input.street_id.trim().to_owned(), input.community_id.trim().to_owned(), input.grid_id.trim().to_owned());
+    if let Some(l) = location {
+        let resolved = s.d.roster.resolve_location(l.lat, l.lng).await;
+        match resolved {
+            Ok(found) => {
+                if street_id.is_empty() {
+                    street_id = found.street_id.clone();
+                } else if street_id != found.street_id {
+                    return Err(DispatchError::field(
+                        "case.street_id",
+                        format!("the place lies in street `{}`, not `{street_id}`", found.street_id),
+                    ));
+                }
+                if community_id.is_empty() && found.street_id == street_id {
+                    community_id = found.community_id;
+                }
+                if grid_id.is_empty() && found.street_id == street_id {
+                    grid_id = found.grid_id;
+                }
+            }
+            Err(e) if street_id.is_empty() => {
+                return Err(e.or(|| DispatchError::field("case.place.location", "lies in no street of the district")));
+            }
+            Err(e) => {
+                // A given street with a place the roster cannot place: keep the street, but
+                // an unreachable roster is still an outage.
+                if let crate::clients::RosterFailure::Other(err) = e {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    if !access::may_create(&p, &street_id, &channel) {
+        return Err(DispatchError::denied(format!(
+            "{} may not record appeals in street `{street_id}`",
+            p.organization
+        )));
+    }
+
+    let now = s.now();
+    let actor = convert::actor(&p);
+    let case = Case {
+        id: Uuid::now_v7(),
+        street_id,
+        community_id,
+        grid_id,
+        channel,
+        source_reference,
+        category,
+        title,
+        description,
+        place: Place { address, location },
+        urgency: urgency(input.urgency),
+        state: CaseState::Received,
+        triage: None,
+        overdue: false,
+        created_by: actor.clone(),
+        create_time: now,
+        update_time: now,
+        close_time: None,
+        close_summary: String::new(),
+    };
+    let key = idempotency("CreateCase", &p, &req.request_id, &req)?;
+    let d = s.d.clone();
+    let principal = p.clone();
+    let dispatch = s.clone();
+    key.run(&d.pool.clone(), move |tx| {
+        Box::pin(async move {
+            let sealed = d.cipher.seal(case.id, &reporter);
+            if let Err(e) = cases::insert(tx, &case, &sealed).await {
+                if is_unique_violation(&e, "cases_source_reference_key") {
+                    return Err(DispatchError::AlreadyExists { resource: "case", id: case.source_reference.clone() });
+                }
+                return Err(e.into());
+            }
+            for (i, id) in attachment_ids.iter().enumerate() {
+                let file = attachments::get(tx, *id).await?;
+                let field = format!("attachment_ids[{i}]");
+                let Some(file) = file.filter(|f| f.case_id.is_none() && f.uploader_subject == principal.subject) else {
+                    return Err(DispatchError::field(field, "is not a file staged by you"));
+                };
+                attachments::attach_to_case(tx, &file, case.id).await?;
+            }
+            // Repeats (重复诉求): same street and category, close by, open or recently closed.
+            let mut related = Vec::new();
+            if let Some(here) = case.place.location {
+                let since = now - TimeDelta::days(REPEAT_DAYS);
+                for (other, at) in cases::repeat_candidates(tx, &case.street_id, &case.category, since).await? {
+                    if other != case.id && geo::distance_meters(here, at) <= REPEAT_RADIUS_M {
+                        cases::link(tx, case.id, other, now).await?;
+                        related.push(other.to_string());
+                    }
+                }
+            }
+            let payload = Payload::CaseCreated(pb::CaseCreated {
+                channel: code(pb::Channel::from_str_name(&case.channel)),
+                category: case.category.clone(),
+                urgency: code(pb::Urgency::from_str_name(case.urgency.as_str())),
+                community_id: case.community_id.clone(),
+                grid_id: case.grid_id.clone(),
+                related_case_ids: related.clone(),
+            });
+            let mut after = serde_json::to_value(&case).unwrap_or_default();
+            after["reporter_digest"] = json!(d.cipher.digest(&reporter));
+            after["related_case_ids"] = json!(related);
+            journal::record(
+                tx,
+                Change {
+                    case_id: case.id,
+                    street_id: case.street_id.clone(),
+                    call_id: None,
+                    department_id: String::new(),
+                    event_type: "EVENT_TYPE_CASE_CREATED",
+                    actor,
+                    occur_time: now,
+                    case_state: case.state,
+                    before: json!({}),
+                    after,
+                    payload: encode_payload(payload),
+                },
+            )
+            .await?;
+            present(&dispatch, tx, &principal, case.id).await
+        })
+    })
+    .await
+}
+
+fn encode_payload(p: Payload) -> Vec<u8> {
+    crate::events::encode(p)
+}
+
+pub(super) async fn get_case(s: &Dispatch, r: Request<pb::GetCaseRequest>) -> Result<pb::Case, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("case_id", &req.case_id)?;
+    let mut conn = s.d.pool.acquire().await?;
+    let (row, audience) = readable_case(&mut conn, &p, id, false).await?;
+    case_pb(&mut conn, &s.d.cipher, &p, &row, &audience).await
+}
+
+/// The SQL scope of what `p` may read.
+pub(super) fn scope(p: &Principal) -> Result<Scope, DispatchError> {
+    if access::is_district(p) || access::is_service(p) {
+        return Ok(Scope::All);
+    }
+    match p.organization.kind {
+        OrgKind::Street => Ok(Scope::Street(p.organization.id.clone())),
+        OrgKind::Department if access::is_department_of(p, &p.organization.id) => {
+            Ok(Scope::Department(p.organization.id.clone()))
+        }
+        OrgKind::Department => Ok(Scope::Person(p.subject.clone())),
+        _ => Err(DispatchError::denied("cases are read by streets, departments, field officers and the district")),
+    }
+}
+
+fn query(filter: Option<&pb::CaseFilter>) -> Result<CaseQuery, DispatchError> {
+    let Some(f) = filter else { return Ok(CaseQuery::default()) };
+    let mut v = FieldViolations::new();
+    let mut states = Vec::new();
+    for (i, s) in f.states.iter().enumerate() {
+        match pb::CaseState::try_from(*s).ok().filter(|s| *s != pb::CaseState::Unspecified) {
+            Some(s) => states.push(s.as_str_name().to_owned()),
+            None => v.add(format!("filter.states[{i}]"), "is not a known state"),
+        }
+    }
+    let name = |field: &str, value: i32, v: &mut FieldViolations, f: fn(i32) -> Option<&'static str>| {
+        if value == 0 {
+            String::new()
+        } else {
+            f(value).map(str::to_owned).unwrap_or_else(|| {
+                v.add(field, "is not a known value");
+                String::new()
+            })
+        }
+    };
+    let channel = name("filter.channel", f.channel, &mut v, |x| pb::Channel::try_from(x).ok().map(|c| c.as_str_name()));
+    let urgency = name("filter.urgency", f.urgency, &mut v, |x| pb::Urgency::try_from(x).ok().map(|c| c.as_str_name()));
+    let range = f.create_time_range.as_ref();
+    v.into_result()?;
+    Ok(CaseQuery {
+        states,
+        street_id: f.street_id.clone(),
+        department_id: f.department_id.clone(),
+        category: f.category.clone(),
+        channel,
+        urgency,
+        created_from: convert::time(range.and_then(|r| r.start_time.as_ref())),
+        created_to: convert::time(range.and_then(|r| r.end_time.as_ref())),
+        overdue_only: f.overdue_only,
+        query: f.query.clone(),
+    })
+}
+
+pub(super) async fn list_cases(
+    s: &Dispatch,
+    r: Request<pb::ListCasesRequest>,
+) -> Result<pb::ListCasesResponse, DispatchError> {
+    let (p, req) = caller(r)?;
+    let scope = scope(&p)?;
+    let q = query(req.filter.as_ref())?;
+    let fingerprint = format!("{q:?}");
+    let page =
+        Page::<(chrono::DateTime<chrono::Utc>, Uuid)>::new(req.page_size, &req.page_token, &["cases", &fingerprint])?;
+    let mut conn = s.d.pool.acquire().await?;
+    let (mut rows, total) = cases::list(&mut conn, &scope, &q, page.after, page.limit()).await?;
+    let next_page_token = page.finish(&mut rows, |r| (r.case.create_time, r.case.id));
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let audience = cases::audience(&mut conn, row.case.id, &row.case.street_id).await?;
+        out.push(case_pb(&mut conn, &s.d.cipher, &p, row, &audience).await?);
+    }
+    Ok(pb::ListCasesResponse { cases: out, next_page_token, total_size: total as i32 })
+}
+
+pub(super) async fn count_cases(
+    s: &Dispatch,
+    r: Request<pb::CountCasesRequest>,
+) -> Result<pb::CountCasesResponse, DispatchError> {
+    let (p, req) = caller(r)?;
+    let scope = scope(&p)?;
+    let q = query(req.filter.as_ref())?;
+    let mut conn = s.d.pool.acquire().await?;
+    let (counts, overdue) = cases::count(&mut conn, &scope, &q).await?;
+    Ok(pb::CountCasesResponse {
+        total_count: counts.iter().map(|(_, n)| *n as i32).sum(),
+        counts: counts.into_iter().map(|(s, n)| pb::CaseStateCount { state: case_state(s), count: n as i32 }).collect(),
+        overdue_count: overdue as i32,
+    })
+}
+
+pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>) -> Result<pb::Case, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("case_id", &req.case_id)?;
+    let mut v = FieldViolations::new();
+    let decision = pb::TriageDecision::try_from(req.decision).ok().and_then(|d| TriageDecision::parse(d.as_str_name()));
+    v.check(decision.is_some(), "decision", "must be SOLVE_AT_STREET, START_CALL or DECLINE");
+    let reason = v.optional_text("reason", &req.reason, 2000).to_owned();
+    let decline = pb::DeclineReason::try_from(req.decline_reason).unwrap_or(pb::DeclineReason::Unspecified);
+    let mut duplicate_of = None;
+    if decision == Some(TriageDecision::Decline) {
+        v.check(!reason.is_empty(), "reason", "is required when declining");
+        v.check(decline != pb::DeclineReason::Unspecified, "decline_reason", "is required when declining");
+        if decline == pb::DeclineReason::Duplicate {
+            match Uuid::parse_str(&req.duplicate_of_case_id) {
+                Ok(d) if d != id => duplicate_of = Some(d),
+                Ok(_) => v.add("duplicate_of_case_id", "must be another case"),
+                Err(_) => v.add("duplicate_of_case_id", "is required for DUPLICATE"),
+            }
+        }
+    }
+    v.into_result()?;
+    let decision = decision.ok_or_else(|| DispatchError::field("decision", "must be set"))?;
+    let key = idempotency("TriageCase", &p, &req.request_id, &req)?;
+    let (dispatch, now) = (s.clone(), s.now());
+    key.run(&s.d.pool.clone(), move |tx| {
+        Box::pin(async move {
+            let (mut row, _) = readable_case(tx, &p, id, true).await?;
+            require_street(&p, &row.case, "triage its cases")?;
+            let before = json!({"state": row.case.state, "triage": row.case.triage});
+            row.case.state = state::triage(row.case.state, decision)?;
+            if let Some(other) = duplicate_of {
+                if cases::get(tx, other, false).await?.is_none() {
+                    return Err(DispatchError::field("duplicate_of_case_id", "is not a known case"));
+                }
+                cases::link(tx, id, other, now).await?;
+            }
+            let actor = convert::actor(&p);
+            let is_decline = decision == TriageDecision::Decline;
+            row.case.triage = Some(Triage {
+                decision,
+                reason,
+                decline_reason: if is_decline { decline.as_str_name().to_owned() } else { String::new() },
+                duplicate_of_case_id: duplicate_of,
+                triaged_by: actor.clone(),
+                triage_time: now,
+            });
+            if row.case.state == CaseState::Declined {
+                row.case.close_time = Some(now);
+            }
+            let payload = Payload::CaseTriaged(pb::CaseTriaged {
+                decision: code(pb::TriageDecision::from_str_name(decision.as_str())),
+                decline_reason: if is_decline { decline as i32 } else { 0 },
+                duplicate_of_case_id: duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
+            });
+            let after = json!({"state": row.case.state, "triage": row.case.triage});
+            let entry = Entry {
+                event_type: "EVENT_TYPE_CASE_TRIAGED",
+                call_id: None,
+                department_id: String::new(),
+                before,
+                after,
+                payload,
+            };
+            commit(tx, &mut row.case, &actor, now, entry).await?;
+            present(&dispatch, tx, &p, id).await
+        })
+    })
+    .await
+}

@@ -1,0 +1,274 @@
+//! Dispatch (案件调度): the heart of 民呼我应 — a case from intake (诉求受理) through
+//! triage (研判), calls (呼叫), signing (签收), designation (拟定人选) and check-in (报到),
+//! consultation (协商), tasks and feedback (反馈), review and report (办理报告), callback
+//! (回访), rating (评价) and rectification (整改) to close (办结); with a tamper-evident
+//! trail (留痕), a gap-free event feed that appraisal consumes, live watches (实时进度) and
+//! attachments.
+//!
+//! [`Application::build`] makes the whole service from a [`Config`] (pool, migrations,
+//! roster client, listener, server stack); `main`, the suite and the tests all run it the
+//! same way.
+
+pub mod api;
+pub mod clients;
+pub mod clock;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod escalation;
+pub mod events;
+pub mod feed;
+pub mod store;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use minhu_grpc::{
+    AuthConfig, Authenticator, ConfigError, GrpcServer, ServerConfig,
+    config::{listen_addr, optional, parsed, required},
+    server::ServeError,
+};
+use minhu_proto::dispatch::v1::dispatch_service_server::DispatchServiceServer;
+use minhu_store::DatabaseConfig;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use domain::deadlines::DeadlinePolicy;
+
+use crate::{clients::ServiceIdentity, crypto::ReporterCipher};
+
+/// Dispatch's migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The reporter encryption key (32 bytes); never printed.
+#[derive(Clone)]
+pub struct ReporterKey(pub [u8; 32]);
+
+impl std::fmt::Debug for ReporterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReporterKey(<secret>)")
+    }
+}
+
+impl ReporterKey {
+    /// The development key ([`crypto::DEV_REPORTER_KEY`]): demo and tests only.
+    pub fn dev() -> Self {
+        Self(crypto::DEV_REPORTER_KEY)
+    }
+}
+
+/// Attachment limits.
+#[derive(Debug, Clone)]
+pub struct AttachmentLimits {
+    /// Largest file accepted, bytes.
+    pub max_bytes: i64,
+    /// Largest chunk accepted, bytes.
+    pub max_chunk_bytes: usize,
+    /// Accepted media types.
+    pub content_types: Vec<String>,
+}
+
+impl Default for AttachmentLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 20 * 1024 * 1024,
+            max_chunk_bytes: 1024 * 1024,
+            content_types: ["image/jpeg", "image/png", "video/mp4", "application/pdf"].map(String::from).to_vec(),
+        }
+    }
+}
+
+/// The live feed's timing.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// A heartbeat after this long idle (15 s by contract).
+    pub heartbeat: Duration,
+    /// Streams re-read the outbox this often even without a notification (the fallback
+    /// when LISTEN/NOTIFY is down).
+    pub poll: Duration,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self { heartbeat: Duration::from_secs(15), poll: Duration::from_secs(1) }
+    }
+}
+
+/// Everything dispatch needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (`127.0.0.1:0` in tests).
+    pub listen: SocketAddr,
+    /// Its database.
+    pub database: DatabaseConfig,
+    /// Token verification.
+    pub auth: AuthConfig,
+    /// The server stack's knobs.
+    pub server: ServerConfig,
+    /// The roster's URL, e.g. `http://roster:50051`.
+    pub roster_url: String,
+    /// How dispatch identifies itself to the roster.
+    pub identity: ServiceIdentity,
+    /// Reporter encryption key.
+    pub reporter_key: ReporterKey,
+    /// Deadline defaults.
+    pub deadlines: DeadlinePolicy,
+    /// Attachment limits.
+    pub attachments: AttachmentLimits,
+    /// Feed timing.
+    pub feed: FeedConfig,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Config {
+    /// From the environment:
+    ///
+    /// - `MINHU_DISPATCH_LISTEN_ADDR` (default `0.0.0.0:50052`), `MINHU_DISPATCH_DATABASE_URL`,
+    ///   `MINHU_DISPATCH_DATABASE_MAX_CONNECTIONS`, the shared auth and server variables;
+    /// - `MINHU_ROSTER_URL` (required);
+    /// - the service identity: with `MINHU_AUTH_DEV=true` a development service token is
+    ///   signed per request; otherwise `MINHU_DISPATCH_SERVICE_TOKEN` (a pre-issued token
+    ///   with the `service` role) is required;
+    /// - `MINHU_DISPATCH_REPORTER_KEY`: 32 bytes, base64; required unless `MINHU_AUTH_DEV`
+    ///   (then the development key is used);
+    /// - `MINHU_DISPATCH_SIGN_MINUTES_{EMERGENCY,URGENT,NORMAL}`,
+    ///   `MINHU_DISPATCH_CHECK_IN_WINDOW_MINUTES`, `MINHU_DISPATCH_CHECK_IN_RADIUS_METERS`,
+    ///   `MINHU_DISPATCH_MAX_ATTACHMENT_BYTES`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut database = DatabaseConfig::new(required("MINHU_DISPATCH_DATABASE_URL")?);
+        database.max_connections = parsed("MINHU_DISPATCH_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
+        let dev = parsed("MINHU_AUTH_DEV", false)?;
+        let identity = match optional("MINHU_DISPATCH_SERVICE_TOKEN") {
+            Some(token) => ServiceIdentity::Token(token),
+            None if dev => ServiceIdentity::Dev,
+            None => {
+                return Err(ConfigError::new("MINHU_DISPATCH_SERVICE_TOKEN", "is required unless MINHU_AUTH_DEV=true"));
+            }
+        };
+        let reporter_key = match optional("MINHU_DISPATCH_REPORTER_KEY") {
+            Some(b64) => {
+                let bytes = STANDARD
+                    .decode(b64.trim())
+                    .map_err(|e| ConfigError::new("MINHU_DISPATCH_REPORTER_KEY", format!("is not base64: {e}")))?;
+                let key: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| ConfigError::new("MINHU_DISPATCH_REPORTER_KEY", "must decode to exactly 32 bytes"))?;
+                ReporterKey(key)
+            }
+            None if dev => ReporterKey::dev(),
+            None => {
+                return Err(ConfigError::new("MINHU_DISPATCH_REPORTER_KEY", "is required unless MINHU_AUTH_DEV=true"));
+            }
+        };
+        let d = DeadlinePolicy::default();
+        let minutes = |var: &str, default: Duration| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(parsed(var, default.as_secs() / 60)? * 60))
+        };
+        let deadlines = DeadlinePolicy {
+            sign_emergency: minutes("MINHU_DISPATCH_SIGN_MINUTES_EMERGENCY", d.sign_emergency)?,
+            sign_urgent: minutes("MINHU_DISPATCH_SIGN_MINUTES_URGENT", d.sign_urgent)?,
+            sign_normal: minutes("MINHU_DISPATCH_SIGN_MINUTES_NORMAL", d.sign_normal)?,
+            check_in_window: minutes("MINHU_DISPATCH_CHECK_IN_WINDOW_MINUTES", d.check_in_window)?,
+            check_in_radius_meters: parsed("MINHU_DISPATCH_CHECK_IN_RADIUS_METERS", d.check_in_radius_meters)?,
+        };
+        let mut attachments = AttachmentLimits::default();
+        attachments.max_bytes = parsed("MINHU_DISPATCH_MAX_ATTACHMENT_BYTES", attachments.max_bytes)?;
+        Ok(Self {
+            listen: listen_addr("MINHU_DISPATCH_LISTEN_ADDR", "0.0.0.0:50052")?,
+            database,
+            auth: AuthConfig::from_env()?,
+            server: ServerConfig::from_env()?,
+            roster_url: required("MINHU_ROSTER_URL")?,
+            identity,
+            reporter_key,
+            deadlines,
+            attachments,
+            feed: FeedConfig::default(),
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// Why dispatch could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database is unreachable or a migration failed.
+    #[error(transparent)]
+    Store(#[from] minhu_store::StoreError),
+    /// A verification key is malformed.
+    #[error(transparent)]
+    Auth(#[from] minhu_grpc::auth::KeyError),
+    /// The roster URL is malformed.
+    #[error("MINHU_ROSTER_URL: {0}")]
+    RosterUrl(#[from] tonic::transport::Error),
+    /// The listen address is taken or not ours.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// A built dispatch, bound and migrated, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    server: GrpcServer,
+    pool: PgPool,
+    state: api::Dispatch,
+}
+
+impl Application {
+    /// Connects, migrates, starts the feed listener and binds; serving starts with
+    /// [`Application::run_until`].
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let pool = minhu_store::connect_and_migrate(&config.database, &[&MIGRATOR]).await?;
+        let authenticator = Authenticator::new(&config.auth)?;
+        let roster = clients::Roster::new(&config.roster_url, config.identity.clone())?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let head = feed::Head::start(pool.clone(), config.feed.poll).await?;
+        let state = api::Dispatch::new(api::Deps {
+            pool: pool.clone(),
+            roster,
+            cipher: ReporterCipher::new(config.reporter_key.0),
+            clock: config.clock.clone(),
+            deadlines: config.deadlines.clone(),
+            attachments: config.attachments.clone(),
+            feed: config.feed.clone(),
+            head,
+        });
+        let max = config.server.max_message_bytes;
+        let service =
+            DispatchServiceServer::new(state.clone()).max_decoding_message_size(max).max_encoding_message_size(max);
+        let server = GrpcServer::new(config.server)
+            .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
+            .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
+        Ok(Self { listener, server, pool, state })
+    }
+
+    /// The address actually bound (the port, when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The service's pool (tests, tools).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The handlers' shared state (tests drive escalations through it).
+    pub fn state(&self) -> &api::Dispatch {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        self.server.serve(self.listener, shutdown).await
+    }
+}

@@ -1,0 +1,86 @@
+//! Attachments (附件): metadata and content, stored apart.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, types::Json};
+use uuid::Uuid;
+
+use crate::domain::model::Attachment;
+
+/// Stores a file and its content.
+pub async fn insert(tx: &mut PgConnection, a: &Attachment, content: &[u8]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO attachments (id, case_id, uploaded_by, file_name, content_type, size_bytes, sha256, created_at, expire_at, doc) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(a.file.id)
+    .bind(a.case_id)
+    .bind(&a.uploader_subject)
+    .bind(&a.file.file_name)
+    .bind(&a.file.content_type)
+    .bind(a.file.size_bytes)
+    .bind(&a.file.sha256)
+    .bind(a.create_time)
+    .bind(a.expire_time)
+    .bind(Json(a))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO attachment_contents (attachment_id, content) VALUES ($1, $2)")
+        .bind(a.file.id)
+        .bind(content)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// A file's metadata.
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Attachment>, sqlx::Error> {
+    let row: Option<(Json<Attachment>,)> =
+        sqlx::query_as("SELECT doc FROM attachments WHERE id = $1").bind(id).fetch_optional(conn).await?;
+    Ok(row.map(|r| r.0.0))
+}
+
+/// A file's content.
+pub async fn content(conn: &mut PgConnection, id: Uuid) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT content FROM attachment_contents WHERE attachment_id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Attaches a staged file to a case at intake.
+pub async fn attach_to_case(tx: &mut PgConnection, a: &Attachment, case_id: Uuid) -> Result<(), sqlx::Error> {
+    let mut a = a.clone();
+    a.case_id = Some(case_id);
+    a.expire_time = None;
+    sqlx::query("UPDATE attachments SET case_id = $2, intake = true, expire_at = NULL, doc = $3 WHERE id = $1")
+        .bind(a.file.id)
+        .bind(case_id)
+        .bind(Json(&a))
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The files given at intake.
+pub async fn intake_files(conn: &mut PgConnection, case_id: Uuid) -> Result<Vec<Attachment>, sqlx::Error> {
+    let rows: Vec<(Json<Attachment>,)> =
+        sqlx::query_as("SELECT doc FROM attachments WHERE case_id = $1 AND intake ORDER BY created_at, id")
+            .bind(case_id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|r| r.0.0).collect())
+}
+
+/// Deletes staged files that expired before `now`; returns how many.
+pub async fn purge_expired(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM attachment_contents WHERE attachment_id IN (SELECT id FROM attachments WHERE case_id IS NULL AND expire_at < $1)",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let n =
+        sqlx::query("DELETE FROM attachments WHERE case_id IS NULL AND expire_at < $1").bind(now).execute(conn).await?;
+    Ok(n.rows_affected())
+}
