@@ -38,6 +38,9 @@ pub use domain::deadlines::DeadlinePolicy;
 
 use crate::{clients::ServiceIdentity, crypto::ReporterCipher};
 
+/// Where the roster listens by default: its own default port on this host.
+pub const DEFAULT_ROSTER_URL: &str = "http://127.0.0.1:50051";
+
 /// Dispatch's migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -127,7 +130,7 @@ impl Config {
     ///
     /// - `MINHU_DISPATCH_LISTEN_ADDR` (default `0.0.0.0:50052`), `MINHU_DISPATCH_DATABASE_URL`,
     ///   `MINHU_DISPATCH_DATABASE_MAX_CONNECTIONS`, the shared auth and server variables;
-    /// - `MINHU_ROSTER_URL` (required);
+    /// - `MINHU_ROSTER_URL` (default [`DEFAULT_ROSTER_URL`]);
     /// - the service identity: with `MINHU_AUTH_DEV=true` a development service token is
     ///   signed per request; otherwise `MINHU_DISPATCH_SERVICE_TOKEN` (a pre-issued token
     ///   with the `service` role) is required;
@@ -180,7 +183,7 @@ impl Config {
             database,
             auth: AuthConfig::from_env()?,
             server: ServerConfig::from_env()?,
-            roster_url: required("MINHU_ROSTER_URL")?,
+            roster_url: optional("MINHU_ROSTER_URL").unwrap_or_else(|| DEFAULT_ROSTER_URL.into()),
             identity,
             reporter_key,
             deadlines,

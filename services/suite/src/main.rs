@@ -36,8 +36,17 @@ async fn run() -> anyhow::Result<()> {
     let report = minhu_roster::seed::load(roster.pool()).await.context("loading the seed roster")?;
     let roster_addr = roster.local_addr();
 
+    let mut dispatch_config = minhu_dispatch::Config::from_env().context("dispatch configuration")?;
+    if minhu_grpc::config::optional("MINHU_ROSTER_URL").is_none() {
+        // In one process, dispatch calls the roster this process just bound.
+        dispatch_config.roster_url = format!("http://127.0.0.1:{}", roster_addr.port());
+    }
+    let dispatch = minhu_dispatch::Application::build(dispatch_config).await.context("starting dispatch")?;
+    let dispatch_addr = dispatch.local_addr();
+
     println!("Minhu suite");
-    println!("  roster (部门名册)   {roster_addr}   seed: {} inserted, {} already present", report.inserted, report.existing);
+    println!("  roster   (部门名册)  {roster_addr}   seed: {} inserted, {} already present", report.inserted, report.existing);
+    println!("  dispatch (案件调度)  {dispatch_addr}");
     if dev_tokens {
         print_dev_tokens(&roster_addr.port().to_string());
     }
@@ -48,9 +57,12 @@ async fn run() -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let roster_task = tokio::spawn(roster.run_until(stopped(stop_rx.clone())));
+    let dispatch_task = tokio::spawn(dispatch.run_until(stopped(stop_rx.clone())));
 
     minhu_grpc::shutdown_signal().await;
     let _ = stop_tx.send(true);
+    // Dispatch first: it calls the roster while draining.
+    dispatch_task.await.context("dispatch task")?.context("dispatch")?;
     roster_task.await.context("roster task")?.context("roster")?;
     Ok(())
 }
