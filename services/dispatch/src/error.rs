@@ -16,6 +16,15 @@ pub enum DispatchError {
     /// The request is malformed; nothing changed.
     #[error("invalid argument: {0}")]
     InvalidArgument(FieldViolations),
+    /// The request is malformed in a way with its own name (e.g. `DIGEST_MISMATCH`), given
+    /// as the `ErrorInfo` reason beside the field violations; nothing changed.
+    #[error("invalid argument: {violations}")]
+    Rejected {
+        /// UPPER_SNAKE_CASE reason.
+        reason: &'static str,
+        /// The bad fields.
+        violations: FieldViolations,
+    },
     /// A referenced record does not exist, or the caller may not know it does.
     #[error("{resource} `{id}` not found")]
     NotFound {
@@ -41,6 +50,14 @@ pub enum DispatchError {
     /// A cursor beyond the feed's head.
     #[error("{0}")]
     OutOfRange(String),
+    /// Stored data no longer matches what was recorded (an attachment's digest); nothing of
+    /// it is served.
+    #[error("data loss: {0}")]
+    DataLoss(String),
+    /// The request stream itself failed (the client cancelled, a message did not decode):
+    /// passed on as the transport reported it.
+    #[error("request stream: {0}")]
+    Stream(tonic::Status),
     /// The roster (or another dependency) is unreachable.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -90,6 +107,15 @@ impl From<DispatchError> for tonic::Status {
     fn from(error: DispatchError) -> Self {
         let api = match error {
             DispatchError::InvalidArgument(v) => ApiError::InvalidArgument(v),
+            DispatchError::Rejected { reason, violations } => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+                for v in violations.violations() {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                let message = format!("invalid argument: {violations}");
+                return tonic::Status::with_error_details(tonic::Code::InvalidArgument, message, details);
+            }
             DispatchError::NotFound { resource, id } => ApiError::NotFound { resource, id },
             DispatchError::AlreadyExists { resource, id } => ApiError::AlreadyExists { resource, id },
             DispatchError::FailedPrecondition(mut refusals) if refusals.len() == 1 => {
@@ -108,6 +134,12 @@ impl From<DispatchError> for tonic::Status {
             }
             DispatchError::PermissionDenied(m) => ApiError::PermissionDenied(m),
             DispatchError::OutOfRange(m) => return tonic::Status::out_of_range(m),
+            DispatchError::DataLoss(m) => {
+                // Our stored bytes changed under us: worth an alarm, not a detail for the caller.
+                tracing::error!(error = %m, "stored data failed its integrity check");
+                return tonic::Status::data_loss("the stored content failed its integrity check");
+            }
+            DispatchError::Stream(status) => return status,
             DispatchError::Unavailable(m) => ApiError::Unavailable(m),
             DispatchError::Api(api) => api,
             DispatchError::Store(store) => store.into(),

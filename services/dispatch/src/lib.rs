@@ -194,6 +194,28 @@ impl Config {
     }
 }
 
+/// How often staged attachments past their expiry are looked for.
+const STAGED_PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Discards staged files no intake referenced in time (24 hours, by the contract), for as
+/// long as the pool is open. A failed turn is logged and retried at the next one.
+async fn purge_staged_files(pool: PgPool, clock: Arc<dyn Clock>) {
+    let mut every = tokio::time::interval(STAGED_PURGE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while !pool.is_closed() {
+        every.tick().await;
+        let purged = match pool.acquire().await {
+            Ok(mut conn) => store::attachments::purge_expired(&mut conn, clock.now()).await,
+            Err(e) => Err(e),
+        };
+        match purged {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "purged expired staged attachments"),
+            Err(e) => tracing::warn!(error = %e, "purging expired staged attachments"),
+        }
+    }
+}
+
 /// Why dispatch could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -236,6 +258,7 @@ impl Application {
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let head = feed::Head::start(pool.clone(), config.feed.poll).await?;
+        tokio::spawn(purge_staged_files(pool.clone(), config.clock.clone()));
         let state = api::Dispatch::new(api::Deps {
             pool: pool.clone(),
             roster,

@@ -12,7 +12,7 @@ use tonic::Request;
 use uuid::Uuid;
 
 use super::{
-    Dispatch, Entry, Page, caller, cases::present, commit, convert, idempotency, readable_case, require_street, uuid,
+    Dispatch, Entry, caller, cases::present, commit, convert, idempotency, readable_case, require_street, uuid,
 };
 use crate::{
     domain::{
@@ -24,6 +24,7 @@ use crate::{
         state,
     },
     error::DispatchError,
+    escalation,
     events::{code, duration, ts},
     store::{
         calls::{self, CallQuery},
@@ -254,7 +255,7 @@ pub(super) async fn list_calls(
     };
     let fingerprint = format!("{q:?}");
     let page =
-        Page::<(chrono::DateTime<chrono::Utc>, Uuid)>::new(req.page_size, &req.page_token, &["calls", &fingerprint])?;
+        super::page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["calls", &fingerprint])?;
     let mut conn = s.d.pool.acquire().await?;
     let (mut rows, total) = calls::list(&mut conn, &scope, &q, page.after, page.limit()).await?;
     let next_page_token = page.finish(&mut rows, |c| (c.create_time, c.id));
@@ -544,6 +545,114 @@ pub(super) async fn share_reporter_contact(
                 before: json!({"call": {"id": id, "contact_shared": false}}),
                 after: json!({"call": {"id": id, "contact_shared": true}}),
                 payload: Payload::ContactShared(pb::ContactShared {}),
+            };
+            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            Ok(convert::call_pb(&call))
+        })
+    })
+    .await
+}
+
+pub(super) async fn withdraw_call(
+    s: &Dispatch,
+    r: Request<pb::WithdrawCallRequest>,
+) -> Result<pb::Call, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("call_id", &req.call_id)?;
+    let mut v = FieldViolations::new();
+    let reason = v.required_text("reason", &req.reason, 2000).to_owned();
+    v.into_result()?;
+    let key = idempotency("WithdrawCall", &p, &req.request_id, &req)?;
+    let now = s.now();
+    key.run(&s.d.pool.clone(), move |tx| {
+        Box::pin(async move {
+            let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
+            require_street(&p, &row.case, "withdraw its calls")?;
+            state::require_open(row.case.state)?;
+            let before = json!({
+                "call": {"id": id, "state": call.state},
+                "case": {"state": row.case.state, "overdue": row.case.overdue},
+            });
+            call.state = state::withdraw(call.state)?;
+            call.withdraw_reason = reason.clone();
+            call.update_time = now;
+            calls::update(tx, &call).await?;
+            // Settled here as well as in `commit`, so the trail shows where the case went
+            // (CALLING → TRIAGED when this was the last active call).
+            escalation::settle(tx, &mut row.case).await?;
+            let after = json!({
+                "call": {"id": id, "state": call.state, "withdraw_reason": call.withdraw_reason},
+                "case": {"state": row.case.state, "overdue": row.case.overdue},
+            });
+            let entry = Entry {
+                event_type: "EVENT_TYPE_CALL_WITHDRAWN",
+                call_id: Some(id),
+                department_id: call.department_id.clone(),
+                before,
+                after,
+                payload: Payload::CallWithdrawn(pb::CallWithdrawn { reason }),
+            };
+            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            Ok(convert::call_pb(&call))
+        })
+    })
+    .await
+}
+
+pub(super) async fn record_inaction(
+    s: &Dispatch,
+    r: Request<pb::RecordInactionRequest>,
+) -> Result<pb::Call, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("call_id", &req.call_id)?;
+    let mut v = FieldViolations::new();
+    let person_id = v.required_text("person_id", &req.person_id, 64).to_owned();
+    let note = v.required_text("note", &req.note, 2000).to_owned();
+    v.into_result()?;
+    let key = idempotency("RecordInaction", &p, &req.request_id, &req)?;
+    let now = s.now();
+    key.run(&s.d.pool.clone(), move |tx| {
+        Box::pin(async move {
+            let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
+            require_street(&p, &row.case, "record inaction")?;
+            state::require_open(row.case.state)?;
+            let subject = format!("people/{person_id}");
+            let Some(d) = call.designations.iter_mut().find(|d| d.person.id == person_id) else {
+                return Err(
+                    Refusal::new("NOT_DESIGNATED", subject, "the person is not designated for this call").into()
+                );
+            };
+            if !matches!(d.check_in_status, CheckInStatus::OnTime | CheckInStatus::Late) {
+                return Err(Refusal::new(
+                    "NOT_CHECKED_IN",
+                    subject,
+                    "inaction (到位不作为) is recorded of a person who checked in",
+                )
+                .into());
+            }
+            // One record per person and call: appraisal and referrals count each once.
+            if d.inaction_recorded {
+                return Err(Refusal::new(
+                    "INACTION_ALREADY_RECORDED",
+                    subject,
+                    "inaction was already recorded for this person on this call",
+                )
+                .into());
+            }
+            let before = json!({"designation": {"person_id": person_id, "inaction_recorded": false}});
+            d.inaction_recorded = true;
+            d.inaction_note = note.clone();
+            let after =
+                json!({"designation": {"person_id": person_id, "inaction_recorded": true, "inaction_note": note}});
+            call.update_time = now;
+            calls::update(tx, &call).await?;
+            let entry = Entry {
+                event_type: "EVENT_TYPE_INACTION_RECORDED",
+                call_id: Some(id),
+                department_id: call.department_id.clone(),
+                before,
+                after,
+                payload: Payload::InactionRecorded(pb::InactionRecorded { person_id, note }),
             };
             commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
             Ok(convert::call_pb(&call))

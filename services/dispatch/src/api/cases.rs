@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Dispatch, Entry, Page, caller, commit, convert, idempotency, readable_case, require_street, uuid};
+use super::{Dispatch, Entry, caller, commit, convert, idempotency, readable_case, require_street, uuid};
 use crate::{
     crypto::ReporterCipher,
     domain::{
@@ -216,13 +216,25 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 }
                 return Err(e.into());
             }
+            let mut files = Vec::new();
             for (i, id) in attachment_ids.iter().enumerate() {
                 let file = attachments::get(tx, *id).await?;
                 let field = format!("attachment_ids[{i}]");
-                let Some(file) = file.filter(|f| f.case_id.is_none() && f.uploader_subject == principal.subject) else {
-                    return Err(DispatchError::field(field, "is not a file staged by you"));
+                let staged = file.filter(|f| {
+                    f.case_id.is_none()
+                        && f.uploader_subject == principal.subject
+                        && f.expire_time.is_none_or(|t| t >= now)
+                });
+                let Some(file) = staged else {
+                    return Err(DispatchError::field(field, "is not a file staged by you (or it expired)"));
                 };
-                attachments::attach_to_case(tx, &file, case.id).await?;
+                if files.iter().any(|f: &crate::domain::model::Attachment| f.file.id == file.file.id) {
+                    continue;
+                }
+                if !attachments::attach_to_case(tx, &file, case.id).await? {
+                    return Err(DispatchError::field(field, "is not a file staged by you (or it expired)"));
+                }
+                files.push(file);
             }
             // Repeats (重复诉求): same street and category, close by, open or recently closed.
             let mut related = Vec::new();
@@ -254,7 +266,7 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                     call_id: None,
                     department_id: String::new(),
                     event_type: "EVENT_TYPE_CASE_CREATED",
-                    actor,
+                    actor: actor.clone(),
                     occur_time: now,
                     case_state: case.state,
                     before: json!({}),
@@ -263,6 +275,28 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 },
             )
             .await?;
+            // Each staged file joining the case is a change of its own, on the trail and the feed.
+            for file in &files {
+                let payload =
+                    Payload::AttachmentAdded(pb::AttachmentAdded { attachment: Some(convert::file_pb(&file.file)) });
+                journal::record(
+                    tx,
+                    Change {
+                        case_id: case.id,
+                        street_id: case.street_id.clone(),
+                        call_id: None,
+                        department_id: String::new(),
+                        event_type: "EVENT_TYPE_ATTACHMENT_ADDED",
+                        actor: actor.clone(),
+                        occur_time: now,
+                        case_state: case.state,
+                        before: json!({"attachment": {"id": file.file.id, "case_id": null}}),
+                        after: json!({"attachment": file.file, "case_id": case.id, "intake": true}),
+                        payload: encode_payload(payload),
+                    },
+                )
+                .await?;
+            }
             present(&dispatch, tx, &principal, case.id).await
         })
     })
@@ -296,7 +330,7 @@ pub(super) fn scope(p: &Principal) -> Result<Scope, DispatchError> {
     }
 }
 
-fn query(filter: Option<&pb::CaseFilter>) -> Result<CaseQuery, DispatchError> {
+pub(super) fn query(filter: Option<&pb::CaseFilter>) -> Result<CaseQuery, DispatchError> {
     let Some(f) = filter else { return Ok(CaseQuery::default()) };
     let mut v = FieldViolations::new();
     let mut states = Vec::new();
@@ -343,7 +377,7 @@ pub(super) async fn list_cases(
     let q = query(req.filter.as_ref())?;
     let fingerprint = format!("{q:?}");
     let page =
-        Page::<(chrono::DateTime<chrono::Utc>, Uuid)>::new(req.page_size, &req.page_token, &["cases", &fingerprint])?;
+        super::page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["cases", &fingerprint])?;
     let mut conn = s.d.pool.acquire().await?;
     let (mut rows, total) = cases::list(&mut conn, &scope, &q, page.after, page.limit()).await?;
     let next_page_token = page.finish(&mut rows, |r| (r.case.create_time, r.case.id));

@@ -114,6 +114,20 @@ pub(crate) fn file_pb(a: &m::AttachmentRef) -> common::AttachmentRef {
     }
 }
 
+pub(crate) fn attachment_pb(a: &m::Attachment) -> pb::Attachment {
+    pb::Attachment {
+        id: a.file.id.to_string(),
+        case_id: a.case_id.map(|c| c.to_string()).unwrap_or_default(),
+        file_name: a.file.file_name.clone(),
+        content_type: a.file.content_type.clone(),
+        size_bytes: a.file.size_bytes,
+        sha256: a.file.sha256.clone(),
+        uploaded_by: Some(actor_pb(&a.uploaded_by)),
+        create_time: ts(a.create_time),
+        expire_time: a.expire_time.and_then(ts),
+    }
+}
+
 pub(crate) fn range_pb(start: DateTime<Utc>, end: DateTime<Utc>) -> common::TimeRange {
     common::TimeRange { start_time: ts(start), end_time: ts(end) }
 }

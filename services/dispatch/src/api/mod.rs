@@ -5,14 +5,17 @@
 mod calls;
 mod cases;
 mod convert;
+mod corrections;
+mod files;
 mod streams;
+mod watch;
 mod work;
 
 use std::{pin::Pin, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use minhu_grpc::{FieldViolations, PageToken, Principal, page_size};
+use minhu_grpc::{FieldViolations, PageRequest, Principal};
 use minhu_proto::dispatch::v1::{self as pb, dispatch_service_server::DispatchService};
 use minhu_store::{Fingerprint, Idempotency};
 use serde_json::Value;
@@ -110,33 +113,13 @@ fn idempotency(
     ))
 }
 
-/// One page request: size, codec and decoded position.
-struct Page<K> {
-    size: u32,
-    codec: PageToken,
-    after: Option<K>,
-}
-
-impl<K: serde::de::DeserializeOwned + serde::Serialize> Page<K> {
-    fn new(requested: i32, token: &str, query: &[&str]) -> Result<Self, DispatchError> {
-        let size = page_size(requested, DEFAULT_PAGE, MAX_PAGE)?;
-        let codec = PageToken::for_query(query);
-        let after = codec.decode(token)?;
-        Ok(Self { size, codec, after })
-    }
-
-    fn limit(&self) -> i64 {
-        i64::from(self.size) + 1
-    }
-
-    fn finish<R>(&self, rows: &mut Vec<R>, key: impl Fn(&R) -> K) -> String {
-        if rows.len() > self.size as usize {
-            rows.truncate(self.size as usize);
-            rows.last().map(|r| self.codec.encode(&key(r))).unwrap_or_default()
-        } else {
-            String::new()
-        }
-    }
+/// One `List` request's paging, with dispatch's default and largest page size.
+fn page<K: serde::Serialize + serde::de::DeserializeOwned>(
+    size: i32,
+    token: &str,
+    query: &[&str],
+) -> Result<PageRequest<K>, DispatchError> {
+    Ok(PageRequest::new(size, token, DEFAULT_PAGE, MAX_PAGE, query)?)
 }
 
 /// A UUID field, or INVALID_ARGUMENT on it.
@@ -217,10 +200,6 @@ async fn reply<T>(body: impl Future<Output = Result<T, DispatchError>>) -> Reply
     body.await.map(Response::new).map_err(Status::from)
 }
 
-fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!("{rpc} is not implemented yet"))
-}
-
 #[tonic::async_trait]
 impl DispatchService for Dispatch {
     async fn create_case(&self, r: Request<pb::CreateCaseRequest>) -> Reply<pb::Case> {
@@ -235,14 +214,14 @@ impl DispatchService for Dispatch {
     async fn count_cases(&self, r: Request<pb::CountCasesRequest>) -> Reply<pb::CountCasesResponse> {
         reply(cases::count_cases(self, r)).await
     }
-    async fn update_case(&self, _r: Request<pb::UpdateCaseRequest>) -> Reply<pb::Case> {
-        Err(not_yet("UpdateCase"))
+    async fn update_case(&self, r: Request<pb::UpdateCaseRequest>) -> Reply<pb::Case> {
+        reply(corrections::update_case(self, r)).await
     }
-    async fn link_cases(&self, _r: Request<pb::LinkCasesRequest>) -> Reply<pb::Case> {
-        Err(not_yet("LinkCases"))
+    async fn link_cases(&self, r: Request<pb::LinkCasesRequest>) -> Reply<pb::Case> {
+        reply(corrections::link_cases(self, r)).await
     }
-    async fn unlink_cases(&self, _r: Request<pb::UnlinkCasesRequest>) -> Reply<pb::Case> {
-        Err(not_yet("UnlinkCases"))
+    async fn unlink_cases(&self, r: Request<pb::UnlinkCasesRequest>) -> Reply<pb::Case> {
+        reply(corrections::unlink_cases(self, r)).await
     }
     async fn triage_case(&self, r: Request<pb::TriageCaseRequest>) -> Reply<pb::Case> {
         reply(cases::triage_case(self, r)).await
@@ -256,8 +235,8 @@ impl DispatchService for Dispatch {
     async fn list_calls(&self, r: Request<pb::ListCallsRequest>) -> Reply<pb::ListCallsResponse> {
         reply(calls::list_calls(self, r)).await
     }
-    async fn withdraw_call(&self, _r: Request<pb::WithdrawCallRequest>) -> Reply<pb::Call> {
-        Err(not_yet("WithdrawCall"))
+    async fn withdraw_call(&self, r: Request<pb::WithdrawCallRequest>) -> Reply<pb::Call> {
+        reply(calls::withdraw_call(self, r)).await
     }
     async fn sign_call(&self, r: Request<pb::SignCallRequest>) -> Reply<pb::Call> {
         reply(calls::sign_call(self, r)).await
@@ -271,8 +250,8 @@ impl DispatchService for Dispatch {
     async fn share_reporter_contact(&self, r: Request<pb::ShareReporterContactRequest>) -> Reply<pb::Call> {
         reply(calls::share_reporter_contact(self, r)).await
     }
-    async fn record_inaction(&self, _r: Request<pb::RecordInactionRequest>) -> Reply<pb::Call> {
-        Err(not_yet("RecordInaction"))
+    async fn record_inaction(&self, r: Request<pb::RecordInactionRequest>) -> Reply<pb::Call> {
+        reply(calls::record_inaction(self, r)).await
     }
     async fn record_consultation(
         &self,
@@ -313,14 +292,14 @@ impl DispatchService for Dispatch {
     async fn require_rectification(&self, r: Request<pb::RequireRectificationRequest>) -> Reply<pb::Rectification> {
         reply(work::require_rectification(self, r)).await
     }
-    async fn get_rectification(&self, _r: Request<pb::GetRectificationRequest>) -> Reply<pb::Rectification> {
-        Err(not_yet("GetRectification"))
+    async fn get_rectification(&self, r: Request<pb::GetRectificationRequest>) -> Reply<pb::Rectification> {
+        reply(work::get_rectification(self, r)).await
     }
     async fn list_rectifications(
         &self,
-        _r: Request<pb::ListRectificationsRequest>,
+        r: Request<pb::ListRectificationsRequest>,
     ) -> Reply<pb::ListRectificationsResponse> {
-        Err(not_yet("ListRectifications"))
+        reply(work::list_rectifications(self, r)).await
     }
     async fn rerate_department(&self, r: Request<pb::RerateDepartmentRequest>) -> Reply<pb::Rating> {
         reply(work::rerate_department(self, r)).await
@@ -341,27 +320,27 @@ impl DispatchService for Dispatch {
     }
 
     type WatchCaseStream = BoxStream<pb::WatchCaseResponse>;
-    async fn watch_case(&self, _r: Request<pb::WatchCaseRequest>) -> Reply<Self::WatchCaseStream> {
-        Err(not_yet("WatchCase"))
+    async fn watch_case(&self, r: Request<pb::WatchCaseRequest>) -> Reply<Self::WatchCaseStream> {
+        reply(watch::watch_case(self, r)).await
     }
 
     type WatchCasesStream = BoxStream<pb::WatchCasesResponse>;
-    async fn watch_cases(&self, _r: Request<pb::WatchCasesRequest>) -> Reply<Self::WatchCasesStream> {
-        Err(not_yet("WatchCases"))
+    async fn watch_cases(&self, r: Request<pb::WatchCasesRequest>) -> Reply<Self::WatchCasesStream> {
+        reply(watch::watch_cases(self, r)).await
     }
 
-    async fn upload_attachment(&self, _r: Request<Streaming<pb::UploadAttachmentRequest>>) -> Reply<pb::Attachment> {
-        Err(not_yet("UploadAttachment"))
+    async fn upload_attachment(&self, r: Request<Streaming<pb::UploadAttachmentRequest>>) -> Reply<pb::Attachment> {
+        reply(files::upload_attachment(self, r)).await
     }
 
     type DownloadAttachmentStream = BoxStream<pb::DownloadAttachmentResponse>;
     async fn download_attachment(
         &self,
-        _r: Request<pb::DownloadAttachmentRequest>,
+        r: Request<pb::DownloadAttachmentRequest>,
     ) -> Reply<Self::DownloadAttachmentStream> {
-        Err(not_yet("DownloadAttachment"))
+        reply(files::download_attachment(self, r)).await
     }
-    async fn get_attachment(&self, _r: Request<pb::GetAttachmentRequest>) -> Reply<pb::Attachment> {
-        Err(not_yet("GetAttachment"))
+    async fn get_attachment(&self, r: Request<pb::GetAttachmentRequest>) -> Reply<pb::Attachment> {
+        reply(files::get_attachment(self, r)).await
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Request;
 
-use super::{BoxStream, Dispatch, Page, caller, convert, readable_case, uuid};
+use super::{BoxStream, Dispatch, caller, convert, readable_case, uuid};
 use crate::{
     domain::{access, model::Actor, trail},
     error::DispatchError,
@@ -27,7 +27,7 @@ pub(super) async fn list_trail_entries(
     let (p, req) = caller(r)?;
     let id = uuid("case_id", &req.case_id)?;
     let page =
-        Page::<i64>::new(req.page_size, &req.page_token, &["trail", &req.case_id, &req.after_sequence.to_string()])?;
+        super::page::<i64>(req.page_size, &req.page_token, &["trail", &req.case_id, &req.after_sequence.to_string()])?;
     let mut conn = s.d.pool.acquire().await?;
     readable_case(&mut conn, &p, id, false).await?;
     let after = page.after.unwrap_or(req.after_sequence.max(0));

@@ -218,11 +218,8 @@ pub(super) async fn list_tasks(
         window_end_to: convert::time(range.and_then(|r| r.end_time.as_ref())),
     };
     let fingerprint = format!("{q:?}");
-    let page = super::Page::<(chrono::DateTime<chrono::Utc>, Uuid)>::new(
-        req.page_size,
-        &req.page_token,
-        &["tasks", &fingerprint],
-    )?;
+    let page =
+        super::page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["tasks", &fingerprint])?;
     let mut conn = s.d.pool.acquire().await?;
     let (mut rows, total) = tasks::list(&mut conn, &scope, &q, page.after, page.limit()).await?;
     let next_page_token = page.finish(&mut rows, |t| (t.window_end, t.id));
@@ -711,7 +708,7 @@ pub(super) async fn list_ratings(
     let (p, req) = caller(r)?;
     let scope = super::cases::scope(&p)?;
     let case_id = if req.case_id.is_empty() { None } else { Some(uuid("case_id", &req.case_id)?) };
-    let page = super::Page::<usize>::new(
+    let page = super::page::<usize>(
         req.page_size,
         &req.page_token,
         &["ratings", &req.case_id, &req.department_id, &req.street_id, &req.include_superseded.to_string()],
@@ -985,4 +982,58 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
         })
     })
     .await
+}
+
+pub(super) async fn get_rectification(
+    s: &Dispatch,
+    r: Request<pb::GetRectificationRequest>,
+) -> Result<pb::Rectification, DispatchError> {
+    let (p, req) = caller(r)?;
+    let id = uuid("rectification_id", &req.rectification_id)?;
+    let mut conn = s.d.pool.acquire().await?;
+    let rect =
+        closing::rectification(&mut conn, id).await?.ok_or_else(|| DispatchError::not_found("rectification", id))?;
+    readable_case(&mut conn, &p, rect.case_id, false)
+        .await
+        .map_err(|_| DispatchError::not_found("rectification", id))?;
+    Ok(convert::rectification_pb(&rect))
+}
+
+pub(super) async fn list_rectifications(
+    s: &Dispatch,
+    r: Request<pb::ListRectificationsRequest>,
+) -> Result<pb::ListRectificationsResponse, DispatchError> {
+    let (p, req) = caller(r)?;
+    let scope = super::cases::scope(&p)?;
+    let case_id = if req.case_id.is_empty() { None } else { Some(uuid("case_id", &req.case_id)?) };
+    let mut v = FieldViolations::new();
+    let mut states = Vec::new();
+    for (i, st) in req.states.iter().enumerate() {
+        match pb::RectificationState::try_from(*st).ok().filter(|s| *s != pb::RectificationState::Unspecified) {
+            Some(s) => states.push(s.as_str_name().to_owned()),
+            None => v.add(format!("states[{i}]"), "is not a known state"),
+        }
+    }
+    v.optional_text("department_id", &req.department_id, 64);
+    v.into_result()?;
+    let q = closing::RectificationQuery {
+        case_id,
+        department_id: req.department_id.trim().to_owned(),
+        states,
+        overdue_only: req.overdue_only,
+    };
+    let fingerprint = format!("{q:?}");
+    let page = super::page::<(chrono::DateTime<chrono::Utc>, Uuid)>(
+        req.page_size,
+        &req.page_token,
+        &["rectifications", &fingerprint],
+    )?;
+    let mut conn = s.d.pool.acquire().await?;
+    let (mut rows, total) = closing::list_rectifications(&mut conn, &scope, &q, page.after, page.limit()).await?;
+    let next_page_token = page.finish(&mut rows, |r| (r.create_time, r.id));
+    Ok(pb::ListRectificationsResponse {
+        rectifications: rows.iter().map(convert::rectification_pb).collect(),
+        next_page_token,
+        total_size: total as i32,
+    })
 }

@@ -57,6 +57,17 @@ pub fn may_read(p: &Principal, a: &Audience) -> bool {
         || a.designated.contains(&p.subject)
 }
 
+/// Whether `p` may correct a case of `street_id` (UpdateCase, LinkCases, UnlinkCases): the
+/// street, or the district platform.
+pub fn may_correct(p: &Principal, street_id: &str) -> bool {
+    is_street_of(p, street_id) || is_district(p)
+}
+
+/// Whether `p` may read a staged file (uploaded without a case): its uploader only.
+pub fn may_read_staged(p: &Principal, uploader_subject: &str) -> bool {
+    p.subject == uploader_subject
+}
+
 /// How much of the reporter `p` sees.
 pub fn reporter_view(p: &Principal, a: &Audience) -> ReporterView {
     if is_service(p) || is_street_of(p, &a.street_id) {
@@ -118,6 +129,17 @@ mod tests {
         assert!(!may_read(&p("d", Role::DepartmentDispatcher, OrgKind::Department, "guihua"), &a));
         assert!(may_read(&p("officer-1", Role::FieldOfficer, OrgKind::Department, "gongan"), &a));
         assert!(may_read(&p("appraisal", Role::Service, OrgKind::Service, "appraisal"), &a));
+    }
+
+    #[test]
+    fn the_street_and_the_district_correct_cases_departments_do_not() {
+        assert!(may_correct(&p("s", Role::StreetDispatcher, OrgKind::Street, "zhongnanlu"), "zhongnanlu"));
+        assert!(!may_correct(&p("s", Role::StreetDispatcher, OrgKind::Street, "shuiguohu"), "zhongnanlu"));
+        assert!(!may_correct(&p("g", Role::GridWorker, OrgKind::Street, "zhongnanlu"), "zhongnanlu"));
+        assert!(may_correct(&p("d", Role::DistrictOperator, OrgKind::District, "district"), "zhongnanlu"));
+        assert!(!may_correct(&p("d", Role::DepartmentDispatcher, OrgKind::Department, "gongan"), "zhongnanlu"));
+        assert!(may_read_staged(&p("s", Role::StreetDispatcher, OrgKind::Street, "zhongnanlu"), "s"));
+        assert!(!may_read_staged(&p("d", Role::DistrictAdmin, OrgKind::District, "district"), "s"));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Dispatch's rules, free of I/O: the records of a case (the model), their state machines,
-//! deadlines and lateness, distances, who may see and do what, the reporter's masks and the
-//! trail's hash chain. Everything here is a pure function of its arguments and is unit
-//! tested without a database.
+//! deadlines and lateness, distances, who may see and do what, the reporter's masks, the
+//! checks on an uploaded file and the trail's hash chain. Everything here is a pure function
+//! of its arguments and is unit tested without a database.
 
 pub mod access;
 pub mod deadlines;
+pub mod files;
 pub mod geo;
 pub mod model;
 pub mod privacy;

@@ -31,6 +31,15 @@ pub fn triage(state: CaseState, decision: TriageDecision) -> Result<CaseState, R
     })
 }
 
+/// Corrections and additions (UpdateCase, links, withdrawals, inaction, files) need a case
+/// that is not closed or declined.
+pub fn require_open(state: CaseState) -> Result<(), Refusal> {
+    if state.is_final() {
+        return Err(Refusal::new("CASE_FINISHED", case_subject(state), "the case is closed or declined"));
+    }
+    Ok(())
+}
+
 /// StartCall: → CALLING, or stays HANDLING for a supplementary call.
 pub fn start_call(state: CaseState) -> Result<CaseState, Refusal> {
     match state {
@@ -387,6 +396,15 @@ mod tests {
         for state in CaseState::ALL.iter().copied().filter(|s| !matches!(s, Received | Triaged)) {
             assert_eq!(refused(triage(state, TriageDecision::StartCall)), "CASE_ALREADY_TRIAGED", "{state:?}");
         }
+    }
+
+    #[test]
+    fn only_a_finished_case_refuses_corrections() {
+        for state in CaseState::ALL.iter().copied() {
+            let refused_here = require_open(state).is_err();
+            assert_eq!(refused_here, matches!(state, Closed | Declined), "{state:?}");
+        }
+        assert_eq!(refused(require_open(Closed)), "CASE_FINISHED");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Attachments (附件): metadata and content, stored apart.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, types::Json};
+use sqlx::{Connection as _, PgConnection, types::Json};
 use uuid::Uuid;
 
 use crate::domain::model::Attachment;
@@ -48,18 +48,22 @@ pub async fn content(conn: &mut PgConnection, id: Uuid) -> Result<Option<Vec<u8>
     Ok(row.map(|r| r.0))
 }
 
-/// Attaches a staged file to a case at intake.
-pub async fn attach_to_case(tx: &mut PgConnection, a: &Attachment, case_id: Uuid) -> Result<(), sqlx::Error> {
+/// Attaches a staged file to a case at intake; `false` when it is no longer staged (already
+/// attached, or purged meanwhile).
+pub async fn attach_to_case(tx: &mut PgConnection, a: &Attachment, case_id: Uuid) -> Result<bool, sqlx::Error> {
     let mut a = a.clone();
     a.case_id = Some(case_id);
     a.expire_time = None;
-    sqlx::query("UPDATE attachments SET case_id = $2, intake = true, expire_at = NULL, doc = $3 WHERE id = $1")
-        .bind(a.file.id)
-        .bind(case_id)
-        .bind(Json(&a))
-        .execute(tx)
-        .await?;
-    Ok(())
+    let n = sqlx::query(
+        "UPDATE attachments SET case_id = $2, intake = true, expire_at = NULL, doc = $3 WHERE id = $1 AND case_id IS NULL",
+    )
+    .bind(a.file.id)
+    .bind(case_id)
+    .bind(Json(&a))
+    .execute(tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// The files given at intake.
@@ -72,15 +76,19 @@ pub async fn intake_files(conn: &mut PgConnection, case_id: Uuid) -> Result<Vec<
     Ok(rows.into_iter().map(|r| r.0.0).collect())
 }
 
-/// Deletes staged files that expired before `now`; returns how many.
+/// Deletes staged files that expired before `now`, content and metadata together; returns
+/// how many. The rows are locked first, so an intake attaching one of them either wins
+/// (the file is no longer staged and stays) or finds it gone.
 pub async fn purge_expired(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    sqlx::query(
-        "DELETE FROM attachment_contents WHERE attachment_id IN (SELECT id FROM attachments WHERE case_id IS NULL AND expire_at < $1)",
-    )
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let n =
-        sqlx::query("DELETE FROM attachments WHERE case_id IS NULL AND expire_at < $1").bind(now).execute(conn).await?;
+    let mut tx = conn.begin().await?;
+    let ids: Vec<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM attachments WHERE case_id IS NULL AND expire_at < $1 FOR UPDATE")
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+    let ids: Vec<Uuid> = ids.into_iter().map(|r| r.0).collect();
+    sqlx::query("DELETE FROM attachment_contents WHERE attachment_id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
+    let n = sqlx::query("DELETE FROM attachments WHERE id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(n.rows_affected())
 }

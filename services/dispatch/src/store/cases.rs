@@ -237,6 +237,20 @@ pub async fn list(
     ))
 }
 
+/// Which of `ids` are in `scope` and match `f` now (the live watches' filter, the same SQL
+/// as ListCases).
+pub async fn matching(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    f: &CaseQuery,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut q = filtered("SELECT c.id", scope, f);
+    q.push(" AND c.id = ANY(").push_bind(ids.to_vec()).push(")");
+    let rows: Vec<(Uuid,)> = q.build_query_as().fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
 /// Cases per state, and how many are overdue.
 pub async fn count(
     conn: &mut PgConnection,

@@ -1,7 +1,8 @@
 //! The end of a case: the case report (办理报告), callbacks (回访), ratings (评价) and
 //! rectifications (整改).
 
-use sqlx::{PgConnection, types::Json};
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, QueryBuilder, types::Json};
 use uuid::Uuid;
 
 use crate::domain::model::{Callback, CaseReport, Rating, Rectification};
@@ -142,31 +143,54 @@ pub async fn rectifications(conn: &mut PgConnection, case_id: Uuid) -> Result<Ve
     Ok(rows.into_iter().map(|r| r.0.0).collect())
 }
 
-/// Rectifications across readable cases, newest first (ListRectifications).
-pub async fn list_rectifications(
-    conn: &mut PgConnection,
-    case_id: Option<Uuid>,
-    department_id: &str,
-    states: &[String],
-    overdue_only: bool,
-    scope: &super::Scope,
-) -> Result<Vec<Rectification>, sqlx::Error> {
-    let mut q =
-        sqlx::QueryBuilder::new("SELECT r.doc FROM rectifications r JOIN cases c ON c.id = r.case_id WHERE true");
+/// ListRectifications filters.
+#[derive(Debug, Clone, Default)]
+pub struct RectificationQuery {
+    /// Case, if any.
+    pub case_id: Option<Uuid>,
+    /// Department, or empty.
+    pub department_id: String,
+    /// `RECTIFICATION_STATE_*`; empty: any.
+    pub states: Vec<String>,
+    /// Only overdue.
+    pub overdue_only: bool,
+}
+
+fn rectifications_filtered(select: &str, scope: &super::Scope, f: &RectificationQuery) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(select);
+    q.push(" FROM rectifications r JOIN cases c ON c.id = r.case_id WHERE true");
     scope.push(&mut q);
-    if let Some(id) = case_id {
+    if let Some(id) = f.case_id {
         q.push(" AND r.case_id = ").push_bind(id);
     }
-    if !department_id.is_empty() {
-        q.push(" AND r.department_id = ").push_bind(department_id.to_owned());
+    if !f.department_id.is_empty() {
+        q.push(" AND r.department_id = ").push_bind(f.department_id.clone());
     }
-    if !states.is_empty() {
-        q.push(" AND r.state = ANY(").push_bind(states.to_vec()).push(")");
+    if !f.states.is_empty() {
+        q.push(" AND r.state = ANY(").push_bind(f.states.clone()).push(")");
     }
-    if overdue_only {
+    if f.overdue_only {
         q.push(" AND r.overdue");
     }
-    q.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT 5000");
+    q
+}
+
+/// One page of rectifications of readable cases, newest first, after `after` (create
+/// time, id), and the total (ListRectifications).
+pub async fn list_rectifications(
+    conn: &mut PgConnection,
+    scope: &super::Scope,
+    f: &RectificationQuery,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<(Vec<Rectification>, i64), sqlx::Error> {
+    let (total,): (i64,) =
+        rectifications_filtered("SELECT count(*)", scope, f).build_query_as().fetch_one(&mut *conn).await?;
+    let mut q = rectifications_filtered("SELECT r.doc", scope, f);
+    if let Some((t, id)) = after {
+        q.push(" AND (r.created_at, r.id) < (").push_bind(t).push(", ").push_bind(id).push(")");
+    }
+    q.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ").push_bind(limit);
     let rows: Vec<(Json<Rectification>,)> = q.build_query_as().fetch_all(conn).await?;
-    Ok(rows.into_iter().map(|r| r.0.0).collect())
+    Ok((rows.into_iter().map(|r| r.0.0).collect(), total))
 }

@@ -99,6 +99,184 @@ impl TestApp {
         done
     }
 
+    /// Runs the sign-deadline escalation of a call at the clock's time.
+    pub async fn mark_sign_overdue(&self, call_id: &str) -> bool {
+        let mut tx = self.pool.begin().await.unwrap();
+        let done =
+            minhu_dispatch::escalation::mark_sign_overdue(&mut tx, call_id.parse().unwrap(), self.now()).await.unwrap();
+        tx.commit().await.unwrap();
+        done
+    }
+
+    /// Runs the task-window escalation of a task at the clock's time.
+    pub async fn mark_task_overdue(&self, task_id: &str) -> bool {
+        let mut tx = self.pool.begin().await.unwrap();
+        let done =
+            minhu_dispatch::escalation::mark_task_overdue(&mut tx, task_id.parse().unwrap(), self.now()).await.unwrap();
+        tx.commit().await.unwrap();
+        done
+    }
+
+    /// Every event of the feed so far, in order (read over StreamEvents as appraisal would).
+    pub async fn events(&self) -> Vec<pb::Event> {
+        use tokio_stream::StreamExt as _;
+        let (head,): (i64,) = sqlx::query_as("SELECT last FROM event_counter").fetch_one(&self.pool).await.unwrap();
+        let mut feed = self
+            .client(&tokens::service("appraisal"))
+            .stream_events(pb::StreamEventsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        let mut events = Vec::new();
+        while events.last().is_none_or(|e: &pb::Event| e.sequence < head) {
+            let message = tokio::time::timeout(WAIT, feed.next()).await.expect("the feed went quiet").unwrap().unwrap();
+            events.extend(message.event);
+        }
+        events
+    }
+
+    /// The events of one case so far, in order.
+    pub async fn events_of(&self, case_id: &str) -> Vec<pb::Event> {
+        self.events().await.into_iter().filter(|e| e.case_id == case_id).collect()
+    }
+
+    /// A triaged case with a call to each of `departments` (unsigned), and the calls.
+    pub async fn called_case(&self, departments: &[&str]) -> (pb::Case, Vec<pb::Call>) {
+        let case = self.triaged_case().await;
+        let now = self.now();
+        let started = self
+            .street()
+            .start_call(pb::StartCallRequest {
+                case_id: case.id.clone(),
+                calls: departments.iter().map(|d| call_to(d, now)).collect(),
+                request_id: request_id(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        (started.case.unwrap(), started.calls)
+    }
+
+    /// Signs a call as its department.
+    pub async fn sign(&self, call: &pb::Call) -> pb::Call {
+        self.department(&call.department_id)
+            .sign_call(pb::SignCallRequest { call_id: call.id.clone(), request_id: request_id() })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// A case in HANDLING: signed calls to `departments`, a consultation with one task each
+    /// (window: now to a day later). Returns the case id, the calls and the tasks.
+    pub async fn handling_case(&self, departments: &[&str]) -> (String, Vec<pb::Call>, Vec<pb::Task>) {
+        let (case, calls) = self.called_case(departments).await;
+        for call in &calls {
+            self.sign(call).await;
+        }
+        let now = self.now();
+        let consulted = self
+            .street()
+            .record_consultation(pb::RecordConsultationRequest {
+                case_id: case.id.clone(),
+                consultation: Some(pb::Consultation {
+                    meeting_time: ts(now),
+                    attendee_person_ids: departments.iter().map(|d| officer(d)).collect(),
+                    analysis: "联合处置".into(),
+                    ..Default::default()
+                }),
+                tasks: calls
+                    .iter()
+                    .map(|c| pb::Task {
+                        call_id: c.id.clone(),
+                        description: format!("{} 的任务", c.department_id),
+                        window: Some(common::TimeRange { start_time: ts(now), end_time: ts(now + TimeDelta::days(1)) }),
+                        ..Default::default()
+                    })
+                    .collect(),
+                request_id: request_id(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        (case.id, calls, consulted.tasks)
+    }
+
+    /// A case in RECTIFYING: every department of `departments` fed back, accepted, rated
+    /// DISSATISFIED and required to rectify. Returns the case id and the rectifications.
+    pub async fn rectifying_case(&self, departments: &[&str]) -> (String, Vec<pb::Rectification>) {
+        let (case_id, _, tasks) = self.handling_case(departments).await;
+        let mut results = Vec::new();
+        for task in &tasks {
+            let feedback = self
+                .department(&task.department_id)
+                .submit_feedback(pb::SubmitFeedbackRequest {
+                    task_id: task.id.clone(),
+                    text: "已处置".into(),
+                    handling_opinion: "已落实".into(),
+                    request_id: request_id(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            self.street()
+                .review_feedback(pb::ReviewFeedbackRequest {
+                    feedback_id: feedback.id.clone(),
+                    decision: pb::ReviewDecision::Accept as i32,
+                    request_id: request_id(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            results.push(pb::DepartmentResult {
+                department_id: task.department_id.clone(),
+                summary: "完成".into(),
+                feedback_ids: vec![feedback.id],
+            });
+        }
+        self.street()
+            .submit_case_report(pb::SubmitCaseReportRequest {
+                report: Some(pb::CaseReport {
+                    case_id: case_id.clone(),
+                    summary: "处置完毕".into(),
+                    department_results: results,
+                    ..Default::default()
+                }),
+                request_id: request_id(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut rectifications = Vec::new();
+        for d in departments {
+            self.street()
+                .rate_department(pb::RateDepartmentRequest {
+                    case_id: case_id.clone(),
+                    department_id: (*d).into(),
+                    satisfaction: pb::Satisfaction::Dissatisfied as i32,
+                    comment: "未按协商意见落实".into(),
+                    request_id: request_id(),
+                })
+                .await
+                .unwrap();
+            let rect = self
+                .street()
+                .require_rectification(pb::RequireRectificationRequest {
+                    case_id: case_id.clone(),
+                    department_id: (*d).into(),
+                    requirement: format!("{d} 一周内整改到位"),
+                    due_time: ts(self.now() + TimeDelta::days(7)),
+                    request_id: request_id(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            rectifications.push(rect);
+        }
+        (case_id, rectifications)
+    }
+
     /// A new case at the pump room, triaged to start the call procedure.
     pub async fn triaged_case(&self) -> pb::Case {
         let case = self.street().create_case(intake(&request_id())).await.unwrap().into_inner();
@@ -133,8 +311,29 @@ impl TestApp {
     }
 }
 
+/// How long a test waits for something live before it fails.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The case of another street (水果湖街道, at its centre), recorded by that street.
+pub fn intake_elsewhere(request_id: &str) -> pb::CreateCaseRequest {
+    let mut request = intake(request_id);
+    if let Some(c) = request.case.as_mut() {
+        c.category = "市场监管/无照经营".into();
+        c.title = "水果湖无照经营".into();
+        c.place = Some(pb::Place { address: "水果湖街某路口".into(), location: point(SHUIGUOHU) });
+    }
+    request
+}
+
+/// 水果湖街道's centre.
+pub const SHUIGUOHU: (f64, f64) = (30.5540, 114.3470);
+
 pub fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
     Some(prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 })
+}
+
+pub fn time(t: prost_types::Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.seconds, t.nanos as u32).unwrap()
 }
 
 pub fn point(p: (f64, f64)) -> Option<common::GeoPoint> {

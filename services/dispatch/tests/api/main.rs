@@ -3,6 +3,12 @@
 
 // Helpers are `pub` for the sibling modules of this one test crate.
 #![allow(unreachable_pub)]
+mod attachments;
+mod calls;
+mod corrections;
+mod escalations;
 mod helpers;
 mod lifecycle;
+mod rectifications;
 mod rules;
+mod watch;
