@@ -8,7 +8,8 @@
 //! - [`mask`]: field masks on `Update` methods;
 //! - [`server`]: [`GrpcServer`], the middleware stack, health, reflection and graceful
 //!   shutdown around a service's handlers;
-//! - [`limit`]: the per-message size limit that answers RESOURCE_EXHAUSTED.
+//! - [`limit`]: the per-message size limit that answers RESOURCE_EXHAUSTED;
+//! - [`timeout`]: request deadlines that spare long-running uploads.
 
 pub mod auth;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod limit;
 pub mod mask;
 pub mod page;
 pub mod server;
+pub mod timeout;
 
 pub use auth::{AuthConfig, Authenticator, Claims, OrgKind, Organization, Principal, Role, TokenIssuer};
 pub use config::ConfigError;

@@ -9,7 +9,8 @@
 //! 3. global concurrency limit — bounds the work in flight across all connections, which
 //!    is what protects the database pool;
 //! 4. message size limit — refuses oversized messages before they are buffered;
-//! 5. tonic's request timeout, then the per-connection limit (tonic's own knobs);
+//! 5. request timeout (DEADLINE_EXCEEDED), except for the methods a service declares
+//!    long-running (client-streaming uploads), then tonic's per-connection limit;
 //! 6. routes: the service, `grpc.health.v1` and gRPC reflection.
 //!
 //! Health reports NOT_SERVING until [`GrpcServer::serve`] starts and again as soon as the
@@ -24,7 +25,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
-use crate::limit::MessageSizeLimitLayer;
+use crate::{limit::MessageSizeLimitLayer, timeout::TimeoutLayer};
 
 /// The knobs of the shared stack.
 #[derive(Debug, Clone)]
@@ -70,6 +71,7 @@ pub struct GrpcServer {
     routes: RoutesBuilder,
     names: Vec<&'static str>,
     descriptor_sets: Vec<&'static [u8]>,
+    long_running: std::collections::HashSet<String>,
     health: HealthReporter,
 }
 
@@ -85,7 +87,14 @@ impl GrpcServer {
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
-        Self { config, routes, names: Vec::new(), descriptor_sets: vec![tonic_health::pb::FILE_DESCRIPTOR_SET], health }
+        Self {
+            config,
+            routes,
+            names: Vec::new(),
+            descriptor_sets: vec![tonic_health::pb::FILE_DESCRIPTOR_SET],
+            long_running: Default::default(),
+            health,
+        }
     }
 
     /// The stack's settings, e.g. for a service's `max_*_message_size`.
@@ -111,6 +120,13 @@ impl GrpcServer {
         self
     }
 
+    /// Exempts a method (`/package.Service/Method`) from the request timeout: calls that
+    /// receive a client stream (uploads) last as long as the caller's network needs.
+    pub fn long_running(mut self, path: impl Into<String>) -> Self {
+        self.long_running.insert(path.into());
+        self
+    }
+
     /// Makes the services of an encoded `FileDescriptorSet` discoverable by reflection.
     pub fn register_descriptors(mut self, encoded: &'static [u8]) -> Self {
         self.descriptor_sets.push(encoded);
@@ -129,7 +145,7 @@ impl GrpcServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let Self { config, mut routes, names, descriptor_sets, health } = self;
+        let Self { config, mut routes, names, descriptor_sets, long_running, health } = self;
 
         let mut v1 = tonic_reflection::server::Builder::configure();
         let mut v1alpha = tonic_reflection::server::Builder::configure();
@@ -146,10 +162,10 @@ impl GrpcServer {
             .load_shed()
             .concurrency_limit(config.concurrency_limit)
             .layer(MessageSizeLimitLayer::new(config.max_message_bytes))
+            .layer(TimeoutLayer::new(config.request_timeout, long_running))
             .into_inner();
 
         let router = tonic::transport::Server::builder()
-            .timeout(config.request_timeout)
             .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(stack)

@@ -280,3 +280,27 @@ async fn redis_is_reachable_and_test_keys_are_namespaced() {
     let due: Vec<String> = conn.zrangebyscore(&key, 0, 1_800_000_000).await.unwrap();
     assert_eq!(due, ["call-1"]);
 }
+
+#[tokio::test]
+async fn a_call_over_the_request_timeout_is_deadline_exceeded_unless_long_running() {
+    let db = TestDatabase::create("echo").await;
+    let config = ServerConfig { request_timeout: Duration::from_nanos(1), ..ServerConfig::default() };
+    let server = echo::build(&db.config(), &AuthConfig::dev(), config)
+        .await
+        .unwrap()
+        .long_running("/minhu.testkit.v1.EchoService/ListNotes");
+    let server = TestServer::start(server).await;
+    let channel = server.channel().await;
+    let mut client =
+        EchoServiceClient::with_interceptor(channel, tokens::bearer(&tokens::street_dispatcher("zhongnanlu")));
+
+    let note = CreateNoteRequest { request_id: String::new(), text: "too slow".into() };
+    let status = client.create_note(note).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(client.list_notes(ListNotesRequest::default()).await.is_ok(), "long-running methods are exempt");
+
+    // The caller's own deadline still binds a long-running method (tonic answers CANCELLED).
+    let mut request = tonic::Request::new(ListNotesRequest::default());
+    request.set_timeout(Duration::from_nanos(1));
+    assert_eq!(client.list_notes(request).await.unwrap_err().code(), Code::Cancelled);
+}

@@ -274,6 +274,8 @@ impl Application {
             DispatchServiceServer::new(state.clone()).max_decoding_message_size(max).max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
+            // A video from a phone on a poor network takes as long as it takes.
+            .long_running("/minhu.dispatch.v1.DispatchService/UploadAttachment")
             .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
         Ok(Self { listener, server, pool, state })
     }
