@@ -44,9 +44,20 @@ async fn run() -> anyhow::Result<()> {
     let dispatch = minhu_dispatch::Application::build(dispatch_config).await.context("starting dispatch")?;
     let dispatch_addr = dispatch.local_addr();
 
+    let mut appraisal_config = minhu_appraisal::Config::from_env().context("appraisal configuration")?;
+    if minhu_grpc::config::optional("MINHU_DISPATCH_URL").is_none() {
+        appraisal_config.feed.dispatch_url = format!("http://127.0.0.1:{}", dispatch_addr.port());
+    }
+    let appraisal = minhu_appraisal::Application::build(appraisal_config).await.context("starting appraisal")?;
+    let appraisal_addr = appraisal.local_addr();
+
     println!("Minhu suite");
-    println!("  roster   (部门名册)  {roster_addr}   seed: {} inserted, {} already present", report.inserted, report.existing);
+    println!(
+        "  roster   (部门名册)  {roster_addr}   seed: {} inserted, {} already present",
+        report.inserted, report.existing
+    );
     println!("  dispatch (案件调度)  {dispatch_addr}");
+    println!("  appraisal(绩效考评)  {appraisal_addr}");
     if dev_tokens {
         print_dev_tokens(&roster_addr.port().to_string());
     }
@@ -58,10 +69,12 @@ async fn run() -> anyhow::Result<()> {
     };
     let roster_task = tokio::spawn(roster.run_until(stopped(stop_rx.clone())));
     let dispatch_task = tokio::spawn(dispatch.run_until(stopped(stop_rx.clone())));
+    let appraisal_task = tokio::spawn(appraisal.run_until(stopped(stop_rx.clone())));
 
     minhu_grpc::shutdown_signal().await;
     let _ = stop_tx.send(true);
-    // Dispatch first: it calls the roster while draining.
+    // Downstream first: appraisal follows dispatch's feed, dispatch calls the roster.
+    appraisal_task.await.context("appraisal task")?.context("appraisal")?;
     dispatch_task.await.context("dispatch task")?.context("dispatch")?;
     roster_task.await.context("roster task")?.context("roster")?;
     Ok(())
@@ -77,11 +90,19 @@ fn print_dev_tokens(roster_port: &str) {
     let issuer = TokenIssuer::dev();
     let day = Duration::from_secs(24 * 3600);
     let admin = issuer.issue(
-        &Principal::new("district-admin", [Role::DistrictAdmin, Role::DistrictOperator], Organization::new(OrgKind::District, "district")),
+        &Principal::new(
+            "district-admin",
+            [Role::DistrictAdmin, Role::DistrictOperator],
+            Organization::new(OrgKind::District, "district"),
+        ),
         day,
     );
     let street = issuer.issue(
-        &Principal::new("zhongnanlu-dispatcher", [Role::StreetDispatcher], Organization::new(OrgKind::Street, "zhongnanlu")),
+        &Principal::new(
+            "zhongnanlu-dispatcher",
+            [Role::StreetDispatcher],
+            Organization::new(OrgKind::Street, "zhongnanlu"),
+        ),
         day,
     );
     println!("\nDevelopment tokens (24 h):");
