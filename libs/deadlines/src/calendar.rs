@@ -262,10 +262,16 @@ mod tests {
         let cases = [
             CalendarConfig { working_hours: vec![], ..CalendarConfig::default() },
             CalendarConfig {
-                working_hours: vec![WorkingHours { start: at(9), end: at(12) }, WorkingHours { start: at(11), end: at(14) }],
+                working_hours: vec![
+                    WorkingHours { start: at(9), end: at(12) },
+                    WorkingHours { start: at(11), end: at(14) },
+                ],
                 ..CalendarConfig::default()
             },
-            CalendarConfig { working_hours: vec![WorkingHours { start: at(12), end: at(9) }], ..CalendarConfig::default() },
+            CalendarConfig {
+                working_hours: vec![WorkingHours { start: at(12), end: at(9) }],
+                ..CalendarConfig::default()
+            },
             CalendarConfig {
                 weekend: vec![
                     Weekday::Mon,

@@ -14,7 +14,10 @@ use std::{
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::{task::JoinSet, time::Instant};
+use tokio::{
+    task::{JoinHandle, JoinSet},
+    time::Instant,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -164,6 +167,7 @@ impl EngineBuilder {
                 deadlines: self.deadlines,
                 config: self.config,
                 handlers: self.handlers,
+                index_lost: AtomicBool::new(false),
             }),
         })
     }
@@ -194,6 +198,8 @@ struct Inner {
     deadlines: Deadlines,
     config: EngineConfig,
     handlers: HashMap<String, Arc<dyn DynHandler>>,
+    /// A claim found the rebuild marker gone: [`DeadlineEngine::run`] rebuilds at once.
+    index_lost: AtomicBool,
 }
 
 /// What became of one claimed id, which decides what happens to its lease.
@@ -220,6 +226,9 @@ struct Settled {
 /// Settled ids per index round trip.
 const SETTLE_BATCH: usize = 256;
 
+/// How soon [`DeadlineEngine::run`] retries a failed rebuild.
+const RECONCILE_RETRY: Duration = Duration::from_secs(5);
+
 /// Longest `last_error` kept: the cause, not a novel.
 const MAX_ERROR_LEN: usize = 2000;
 
@@ -238,11 +247,17 @@ impl DeadlineEngine {
     pub async fn claim(&self, limit: usize) -> Result<Vec<Uuid>, DeadlineError> {
         let now = now_score(self.inner.now());
         let lease = i64::try_from(self.inner.config.lease.as_millis()).unwrap_or(i64::MAX);
-        let (ids, expired) = self.inner.deadlines.shared.index.claim(now, now.saturating_add(lease), limit).await?;
-        if expired > 0 {
-            tracing::warn!(expired, "deadline leases expired (a firer died or stalled); they fire again");
+        let claim = self.inner.deadlines.shared.index.claim(now, now.saturating_add(lease), limit).await?;
+        if claim.expired > 0 {
+            tracing::warn!(
+                expired = claim.expired,
+                "deadline leases expired (a firer died or stalled); they fire again"
+            );
         }
-        Ok(ids)
+        if claim.lost {
+            self.inner.index_lost.store(true, Ordering::Relaxed);
+        }
+        Ok(claim.ids)
     }
 
     /// One pass: fires everything due by the clock, until a claim comes back short, with up
@@ -336,6 +351,10 @@ impl DeadlineEngine {
     /// locking rows against firing for the length of a rebuild.
     pub async fn reconcile(&self) -> Result<usize, DeadlineError> {
         let inner = &self.inner;
+        // Marked first: if Redis loses data while the pages are being added, the marker goes
+        // with it and the next claim asks for another rebuild.
+        inner.deadlines.shared.index.mark_rebuilt(&inner.now().to_rfc3339()).await?;
+        inner.index_lost.store(false, Ordering::Relaxed);
         let page = i64::try_from(inner.config.reconcile_page).unwrap_or(i64::MAX);
         let mut after: Option<(DateTime<Utc>, Uuid)> = None;
         let mut seen = 0;
@@ -383,9 +402,11 @@ impl DeadlineEngine {
         Ok(seen)
     }
 
-    /// Fires deadlines until `shutdown` completes: rebuilds the index at once and every
-    /// `reconcile_every`, and between passes sleeps until the next due time, at most
-    /// `max_tick`, or until this process schedules something sooner. Errors (Redis or
+    /// Fires deadlines until `shutdown` completes: rebuilds the index (in the background,
+    /// while firing goes on) at once, every `reconcile_every`, and as soon as a claim finds
+    /// that Redis lost the index (flushed, restarted empty); between passes it sleeps until
+    /// the next due time, at most `max_tick`, or until this process schedules something
+    /// sooner. Errors (Redis or
     /// Postgres away) are logged and retried; they never end the loop. On shutdown the
     /// current pass stops claiming and finishes what it claimed, so a deploy leaves no
     /// leases to wait out.
@@ -395,23 +416,45 @@ impl DeadlineEngine {
         let mut shutdown = pin!(shutdown);
         let stop = AtomicBool::new(false);
         let mut next_reconcile = Instant::now();
+        // After a failed rebuild, not even a lost index makes the next one come sooner.
+        let mut no_rebuild_before = Instant::now();
+        // Rebuilds run beside firing, not before it: with a million pending deadlines a
+        // rebuild takes seconds, and the index it refreshes is usually intact.
+        let mut rebuilding: Option<JoinHandle<Result<usize, DeadlineError>>> = None;
         tracing::info!(kinds = ?inner.handlers.keys(), "deadline engine running");
         loop {
-            if Instant::now() >= next_reconcile {
-                tokio::select! {
-                    result = self.reconcile() => if let Err(error) = result {
-                        tracing::warn!(%error, "rebuilding the deadline index failed; retrying at the next interval");
-                    },
-                    () = &mut shutdown => break,
+            if let Some(rebuild) = rebuilding.take_if(|task| task.is_finished()) {
+                let error = match rebuild.await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(error)) => Some(error.to_string()),
+                    Err(error) => Some(error.to_string()),
+                };
+                if let Some(error) = error {
+                    // A partial rebuild may have left deadlines out: try again soon.
+                    tracing::warn!(%error, "rebuilding the deadline index failed; retrying");
+                    no_rebuild_before = Instant::now() + RECONCILE_RETRY;
+                    next_reconcile = next_reconcile.min(no_rebuild_before);
                 }
+            }
+            let lost = inner.index_lost.load(Ordering::Relaxed) && Instant::now() >= no_rebuild_before;
+            if rebuilding.is_none() && (lost || Instant::now() >= next_reconcile) {
+                if lost {
+                    tracing::warn!("the deadline index lost data (Redis flushed or restarted); rebuilding it now");
+                }
+                let engine = self.clone();
+                rebuilding = Some(tokio::spawn(async move { engine.reconcile().await }));
                 next_reconcile = Instant::now() + inner.config.reconcile_every;
             }
             let mut pass = pin!(self.fire_pass(&stop));
-            let (result, stopping) = tokio::select! {
-                result = &mut pass => (result, false),
+            let result = tokio::select! {
+                result = &mut pass => result,
                 () = &mut shutdown => {
+                    // Finish what was claimed rather than leave leases to expire.
                     stop.store(true, Ordering::Relaxed);
-                    (pass.await, true)
+                    if let Err(error) = pass.await {
+                        tracing::warn!(%error, "firing deadlines failed while stopping");
+                    }
+                    break;
                 }
             };
             let wait = match result {
@@ -421,11 +464,7 @@ impl DeadlineEngine {
                     inner.config.max_tick.max(Duration::from_secs(1))
                 }
             };
-            if stopping {
-                break;
-            }
-            let wake_at = now_score(inner.now())
-                .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+            let wake_at = now_score(inner.now()).saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
             shared.next_wake.store(wake_at, Ordering::Relaxed);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -435,6 +474,10 @@ impl DeadlineEngine {
             // While a pass runs, every newly indexed deadline leaves a wake-up permit, so one
             // indexed after the pass's last claim is not slept past.
             shared.next_wake.store(i64::MAX, Ordering::Relaxed);
+        }
+        if let Some(rebuild) = rebuilding {
+            // A rebuild is idempotent: the next one starts over.
+            rebuild.abort();
         }
         tracing::info!("deadline engine stopped");
     }

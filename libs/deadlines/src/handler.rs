@@ -18,7 +18,10 @@ use crate::Deadline;
 /// database (a message sent, a call made) can repeat if the commit fails after them — keep
 /// them out of handlers, or write them to an outbox in `tx`.
 ///
-/// ```ignore
+/// ```no_run
+/// use minhu_deadlines::{Deadline, Handler, HandlerError};
+/// use sqlx::PgConnection;
+///
 /// struct SignOverdue;
 ///
 /// impl Handler for SignOverdue {
@@ -33,11 +36,8 @@ use crate::Deadline;
 /// ```
 pub trait Handler: Send + Sync + 'static {
     /// Applies the deadline's effect in `tx`.
-    fn fire(
-        &self,
-        tx: &mut PgConnection,
-        deadline: &Deadline,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+    fn fire(&self, tx: &mut PgConnection, deadline: &Deadline)
+    -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
 /// A boxed future, for storing handlers of different types in one map.

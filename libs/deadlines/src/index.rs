@@ -4,6 +4,11 @@
 //! - `<namespace>inflight`: member = deadline id, score = lease expiry (unix millis). What a
 //!   firer has claimed and not yet finished.
 //!
+//! - `<namespace>rebuilt`: a marker set when a rebuild from Postgres starts. Every claim
+//!   reports whether it still exists; if not, Redis lost data (flushed, restarted without
+//!   persistence, failed over to an empty replica) and a running engine rebuilds at once
+//!   instead of at its next periodic reconcile.
+//!
 //! Every move between the two sets is one Lua script, so concurrent replicas never see an id
 //! in neither or both by their own doing. Both keys live in one script call, so on Redis
 //! Cluster the namespace needs a hash tag (`minhu:{dispatch-deadlines}:`).
@@ -25,7 +30,7 @@ const RESTORE_CHUNK: usize = 1000;
 
 /// Returns expired leases to `due` (their firer died or stalled), then moves up to
 /// ARGV[3] due ids from `due` to `inflight` with lease expiry ARGV[2].
-/// Returns `{claimed ids, number of expired leases returned}`.
+/// Returns `{claimed ids, number of expired leases returned, whether the marker exists}`.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -44,7 +49,7 @@ if #ids > 0 then
   end
   redis.call('ZADD', KEYS[2], unpack(leased))
 end
-return {ids, #expired}
+return {ids, #expired, redis.call('EXISTS', KEYS[3])}
 ",
     )
 });
@@ -88,24 +93,35 @@ pub(crate) struct Index {
     redis: ConnectionManager,
     pub(crate) due: String,
     pub(crate) inflight: String,
+    marker: String,
+}
+
+/// What one claim returned.
+pub(crate) struct Claim {
+    pub(crate) ids: Vec<Uuid>,
+    /// Leases that had expired and were returned to `due`.
+    pub(crate) expired: usize,
+    /// The rebuild marker is gone: the index lost data.
+    pub(crate) lost: bool,
 }
 
 impl Index {
     pub(crate) fn new(redis: ConnectionManager, namespace: &str) -> Self {
-        Self { redis, due: format!("{namespace}due"), inflight: format!("{namespace}inflight") }
+        Self {
+            redis,
+            due: format!("{namespace}due"),
+            inflight: format!("{namespace}inflight"),
+            marker: format!("{namespace}rebuilt"),
+        }
     }
 
     /// Claims up to `limit` ids due at `now`, leased until `lease_until` (both unix millis).
-    pub(crate) async fn claim(
-        &self,
-        now: i64,
-        lease_until: i64,
-        limit: usize,
-    ) -> Result<(Vec<Uuid>, usize), DeadlineError> {
+    pub(crate) async fn claim(&self, now: i64, lease_until: i64, limit: usize) -> Result<Claim, DeadlineError> {
         let mut redis = self.redis.clone();
-        let (ids, expired): (Vec<String>, usize) = CLAIM
+        let (ids, expired, marker): (Vec<String>, usize, u8) = CLAIM
             .key(&self.due)
             .key(&self.inflight)
+            .key(&self.marker)
             .arg(now)
             .arg(lease_until)
             .arg(limit.min(MAX_CLAIM_BATCH))
@@ -122,7 +138,14 @@ impl Index {
                 }
             }
         }
-        Ok((claimed, expired))
+        Ok(Claim { ids: claimed, expired, lost: marker == 0 })
+    }
+
+    /// Marks the start of a rebuild (see the module docs).
+    pub(crate) async fn mark_rebuilt(&self, at: &str) -> Result<(), DeadlineError> {
+        let mut redis = self.redis.clone();
+        redis::cmd("SET").arg(&self.marker).arg(at).exec_async(&mut redis).await?;
+        Ok(())
     }
 
     /// Ends the leases of finished ids.

@@ -21,8 +21,42 @@
 //! - **Working time** ([`calendar`]): deadlines measured in working hours or days, skipping
 //!   weekends and a district's public holidays and honouring its make-up working days (调休).
 //!
-//! A service adds [`MIGRATOR`] to its migration sets:
-//! `minhu_store::connect_and_migrate(&config, &[&minhu_deadlines::MIGRATOR, &MIGRATOR])`.
+//! A service adds [`MIGRATOR`] to its migration sets, gives its request handlers a
+//! [`Deadlines`], and runs one [`DeadlineEngine`] per replica:
+//!
+//! ```no_run
+//! use minhu_deadlines::{DeadlineEngine, Deadlines, EngineConfig};
+//! # struct SignOverdue;
+//! # impl minhu_deadlines::Handler for SignOverdue {
+//! #     async fn fire(
+//! #         &self,
+//! #         _: &mut sqlx::PgConnection,
+//! #         _: &minhu_deadlines::Deadline,
+//! #     ) -> Result<(), minhu_deadlines::HandlerError> {
+//! #         Ok(())
+//! #     }
+//! # }
+//! # async fn serve(
+//! #     config: minhu_store::DatabaseConfig,
+//! #     redis_url: &str,
+//! #     shutdown: tokio::sync::oneshot::Receiver<()>,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = minhu_store::connect_and_migrate(&config, &[&minhu_deadlines::MIGRATOR /*, the service's own */]).await?;
+//! let redis = minhu_store::connect_redis(redis_url).await?;
+//! let deadlines = Deadlines::new(redis, "minhu:dispatch:deadlines:");
+//! let engine = DeadlineEngine::builder(pool.clone(), deadlines.clone())
+//!     .config(EngineConfig::default())
+//!     .handler("dispatch.sign", SignOverdue)
+//!     .build()?;
+//! let firing = tokio::spawn(engine.run(async {
+//!     let _ = shutdown.await;
+//! }));
+//! // … serve, with `deadlines` in the request handlers' state …
+//! firing.await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Redis must be 6.2 or newer (`ZADD … LT`).
 
 /// The column list of every query returning a [`Deadline`], in its field order. A macro

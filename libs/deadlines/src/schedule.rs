@@ -12,11 +12,7 @@ use sqlx::PgConnection;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{
-    Clock, Deadline, DeadlineError, DeadlineState, NewDeadline, SystemClock,
-    clock::due_score,
-    index::Index,
-};
+use crate::{Clock, Deadline, DeadlineError, DeadlineState, NewDeadline, SystemClock, clock::due_score, index::Index};
 
 /// The scheduling side of deadlines, for request handlers; cheap to clone.
 ///
@@ -28,14 +24,23 @@ use crate::{
 /// reconcile, and a cancelled one left in the index is dropped when firing finds its row
 /// no longer pending.
 ///
-/// ```ignore
+/// ```no_run
+/// # use minhu_deadlines::{Deadlines, NewDeadline};
+/// # async fn sign_requested(
+/// #     pool: sqlx::PgPool,
+/// #     deadlines: Deadlines,
+/// #     call_id: &str,
+/// #     due_at: chrono::DateTime<chrono::Utc>,
+/// # ) -> Result<(), Box<dyn std::error::Error>> {
 /// let mut tx = pool.begin().await?;
-/// /* … the case changes state … */
+/// /* … the call changes state in `tx` … */
 /// let deadline = deadlines.schedule(&mut tx, NewDeadline::new("dispatch.sign", call_id, due_at)).await?;
 /// tx.commit().await?;
 /// if let Err(error) = deadlines.index(&[deadline]).await {
 ///     tracing::warn!(%error, "deadline not indexed yet; the next reconcile will");
 /// }
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct Deadlines {
