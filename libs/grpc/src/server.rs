@@ -158,7 +158,13 @@ impl GrpcServer {
         routes.add_service(v1alpha.build_v1alpha()?);
 
         let stack = ServiceBuilder::new()
-            .layer(TraceLayer::new_for_grpc().make_span_with(minhu_telemetry::server_span))
+            .layer(
+                TraceLayer::new_for_grpc()
+                    .make_span_with(minhu_telemetry::server_span)
+                    // A caller's NOT_FOUND or INVALID_ARGUMENT is not an incident; our own
+                    // failures are logged with their cause where they are mapped (ApiError).
+                    .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+            )
             .load_shed()
             .concurrency_limit(config.concurrency_limit)
             .layer(MessageSizeLimitLayer::new(config.max_message_bytes))

@@ -7,11 +7,26 @@
 //! Wuchang seed roster (idempotent), prints where each service listens and a development
 //! token per kind of caller when development tokens are accepted, then serves until
 //! SIGTERM or ctrl-c.
+//!
+//! Unless started with `--no-demo`, it first drives the seed article's pump-room case end to
+//! end through the public API (see [`demo`]), with deadlines shortened to seconds so the
+//! escalations happen while you watch.
+
+mod demo;
 
 use std::{process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
+use clap::Parser;
 use minhu_grpc::{AuthConfig, TokenIssuer};
+
+#[derive(Debug, Parser)]
+#[command(name = "minhu-suite", about = "Every Minhu service in one process")]
+struct Args {
+    /// Serve without running the pump-room demo case (and with the configured deadlines).
+    #[arg(long)]
+    no_demo: bool,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -20,7 +35,8 @@ async fn main() -> ExitCode {
         Ok(Err(e)) => return fail(&format!("starting telemetry: {e}")),
         Err(e) => return fail(&e),
     };
-    let code = match run().await {
+    let args = Args::parse();
+    let code = match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("{e:#}")),
     };
@@ -28,7 +44,7 @@ async fn main() -> ExitCode {
     code
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(args: Args) -> anyhow::Result<()> {
     let roster_config = minhu_roster::Config::from_env().context("roster configuration")?;
     let dev_tokens = is_dev(&roster_config.auth);
 
@@ -37,6 +53,10 @@ async fn run() -> anyhow::Result<()> {
     let roster_addr = roster.local_addr();
 
     let mut dispatch_config = minhu_dispatch::Config::from_env().context("dispatch configuration")?;
+    let demo = !args.no_demo && dev_tokens;
+    if demo {
+        demo::demo_deadlines(&mut dispatch_config.deadlines);
+    }
     if minhu_grpc::config::optional("MINHU_ROSTER_URL").is_none() {
         // In one process, dispatch calls the roster this process just bound.
         dispatch_config.roster_url = format!("http://127.0.0.1:{}", roster_addr.port());
@@ -61,7 +81,6 @@ async fn run() -> anyhow::Result<()> {
     if dev_tokens {
         print_dev_tokens(&roster_addr.port().to_string());
     }
-    println!("\nServing until ctrl-c.");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -70,6 +89,20 @@ async fn run() -> anyhow::Result<()> {
     let roster_task = tokio::spawn(roster.run_until(stopped(stop_rx.clone())));
     let dispatch_task = tokio::spawn(dispatch.run_until(stopped(stop_rx.clone())));
     let appraisal_task = tokio::spawn(appraisal.run_until(stopped(stop_rx.clone())));
+
+    if demo {
+        let endpoints = demo::Endpoints {
+            dispatch: format!("http://127.0.0.1:{}", dispatch_addr.port()),
+            appraisal: format!("http://127.0.0.1:{}", appraisal_addr.port()),
+        };
+        match demo::run(&endpoints).await {
+            Ok(case_id) => println!("\nThe demo case is {case_id}: `minhuctl cases show {case_id}` shows it again."),
+            Err(e) => eprintln!("\nthe demo case failed: {e:#}"),
+        }
+    } else if !dev_tokens {
+        println!("\n(no demo: the services accept production tokens only)");
+    }
+    println!("\nServing until ctrl-c.");
 
     minhu_grpc::shutdown_signal().await;
     let _ = stop_tx.send(true);
