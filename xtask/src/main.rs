@@ -1,6 +1,6 @@
 //! `cargo xtask`: Minhu's developer tasks.
 //!
-//! - `cargo xtask test [-- ARGS]`: lint the protos with buf, run every test (nextest when
+//! - `cargo xtask test [-- ARGS]`: lint the protos with buf, validate k8s/, run every test (nextest when
 //!   installed) against Postgres and Redis. This is the README's and CI's test command.
 //! - `cargo xtask up [-- ARGS]`: run the whole suite in one process (`minhu-suite`), with one
 //!   database per service.
@@ -95,6 +95,15 @@ fn test(args: Vec<OsString>) -> Result<ExitCode> {
 
     if !buf_lint()? {
         failed.push("buf lint");
+    }
+    process::bail_if_interrupted()?;
+
+    // The manifests against the Kubernetes schemas and against what the binaries read.
+    eprintln!("xtask: validating k8s/");
+    let mut manifests = Command::new("bash");
+    manifests.arg("k8s/run-validate.sh").current_dir(workspace_root());
+    if !wait_for(&mut manifests, "k8s validation")?.success() {
+        failed.push("k8s validation");
     }
     process::bail_if_interrupted()?;
 
