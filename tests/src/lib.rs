@@ -89,6 +89,7 @@ pub struct Suite {
     // Declared (and so dropped) dependents first, as `stop` does.
     dispatch: Running,
     roster: Running,
+    _redis: minhu_testkit::TestRedis,
 }
 
 impl Suite {
@@ -110,6 +111,7 @@ impl Suite {
         let roster = Running::spawn(roster_addr, roster_db, |stop| roster.run_until(stop)).await;
 
         let dispatch_db = TestDatabase::create("e2e_dispatch").await;
+        let redis = minhu_testkit::TestRedis::create().await;
         let mut config = minhu_dispatch::Config {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
             database: dispatch_db.config(),
@@ -118,7 +120,12 @@ impl Suite {
             roster_url: format!("http://{roster_addr}"),
             identity: minhu_dispatch::clients::ServiceIdentity::Dev,
             reporter_key: minhu_dispatch::ReporterKey::dev(),
-            deadlines: Default::default(),
+            // The engine fires by itself, on real time, in this test's own index namespace.
+            deadlines: minhu_dispatch::DeadlineConfig {
+                redis_url: redis.url().into(),
+                namespace: redis.prefix().into(),
+                ..Default::default()
+            },
             attachments: Default::default(),
             feed: Default::default(),
             clock: Arc::new(minhu_dispatch::SystemClock),
@@ -129,7 +136,7 @@ impl Suite {
         let dispatch_addr = dispatch.local_addr();
         let dispatch = Running::spawn(dispatch_addr, dispatch_db, |stop| dispatch.run_until(stop)).await;
 
-        Self { dispatch, roster }
+        Self { dispatch, roster, _redis: redis }
     }
 
     /// The roster (部门名册).

@@ -128,10 +128,10 @@ async fn run() {
         bench.load(&deadlines, STEADY, steady_count, steady_start, TimeDelta::seconds(steady_secs as i64)).await;
     index_all(&deadlines, &steady).await;
     drop(steady);
-    bench.fire_phase(STEADY, steady_count, steady_start).await;
+    bench.fire_phase(STEADY, steady_count, steady_start, TimeDelta::seconds(steady_secs as i64)).await;
 
     // 3. Burst: the million fall due at once.
-    bench.fire_phase(BURST, count, burst_start).await;
+    bench.fire_phase(BURST, count, burst_start, burst_window).await;
 
     // 4. The server's own ZADD rate.
     bench.redis_benchmark();
@@ -208,8 +208,9 @@ impl Bench {
     }
 
     /// Runs the engines on a clock that reaches `start` a second from now, until every
-    /// deadline of `kind` has fired; reports rate and lateness.
-    async fn fire_phase(&mut self, kind: &str, count: usize, start: DateTime<Utc>) {
+    /// deadline of `kind` (due within `window` of `start`) has fired; reports rate and
+    /// lateness.
+    async fn fire_phase(&mut self, kind: &str, count: usize, start: DateTime<Utc>, window: TimeDelta) {
         let lead = TimeDelta::seconds(1);
         let shift = start - Utc::now() - lead;
         let mut stops = Vec::new();
@@ -224,7 +225,10 @@ impl Bench {
             })));
         }
         // Watch the index, not the table: counting a million pending rows every poll would
-        // take CPU from the firing it measures. Empty index, then confirm in Postgres.
+        // take CPU from the firing it measures. Nothing left in the index up to the end of
+        // the window (later phases' deadlines wait beyond it) and nothing leased; then
+        // confirm in Postgres.
+        let window_end = (start + window).timestamp_millis() + 1;
         let mut redis = self.redis.connection().await;
         let keys = {
             let deadlines = self.deadlines(Arc::new(ShiftedClock(shift))).await;
@@ -234,8 +238,10 @@ impl Bench {
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
             let (due, inflight): (u64, u64) = redis::pipe()
-                .cmd("ZCARD")
+                .cmd("ZCOUNT")
                 .arg(&keys.0)
+                .arg("-inf")
+                .arg(window_end)
                 .cmd("ZCARD")
                 .arg(&keys.1)
                 .query_async(&mut redis)

@@ -6,14 +6,14 @@ use std::{
     future::Future,
     pin::pin,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Connection as _, PgConnection, PgPool, Postgres, pool::PoolConnection};
 use tokio::{
     task::{JoinHandle, JoinSet},
     time::Instant,
@@ -223,6 +223,22 @@ struct Settled {
     requeue: Vec<(i64, String)>,
 }
 
+/// Pool connections kept for the length of a pass. The pool pings a connection when it is
+/// acquired and again when released: two round trips per firing that consecutive firings
+/// on one connection skip.
+#[derive(Default)]
+struct Connections(Mutex<Vec<PoolConnection<Postgres>>>);
+
+impl Connections {
+    fn take(&self) -> Option<PoolConnection<Postgres>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+
+    fn put(&self, conn: PoolConnection<Postgres>) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+    }
+}
+
 /// Settled ids per index round trip.
 const SETTLE_BATCH: usize = 256;
 
@@ -274,6 +290,7 @@ impl DeadlineEngine {
         let mut running = JoinSet::new();
         let mut ids_by_task = HashMap::new();
         let mut settled = Settled::default();
+        let connections = Arc::new(Connections::default());
         let mut exhausted = false;
         let mut claim_error = None;
         let mut fired = 0;
@@ -294,10 +311,11 @@ impl DeadlineEngine {
             }
             while running.len() < config.concurrency {
                 let Some(id) = queue.pop_front() else { break };
-                let inner = self.inner.clone();
+                let (inner, connections) = (self.inner.clone(), connections.clone());
                 // Spawned, not just polled, so firings progress while this loop awaits the
-                // index; and a panicking handler ends its own task, not the pass.
-                let task = running.spawn(async move { inner.fire_one(id).await });
+                // index; and a panicking handler ends its own task (and drops its
+                // connection), not the pass.
+                let task = running.spawn(async move { inner.fire_one(id, &connections).await });
                 ids_by_task.insert(task.id(), id);
             }
             let Some(joined) = running.join_next_with_id().await else { break };
@@ -312,7 +330,8 @@ impl DeadlineEngine {
                                 .map(|s| s.to_string())
                                 .or_else(|| panic.downcast_ref::<String>().cloned())
                                 .unwrap_or_default();
-                            self.inner.failed(id, self.inner.now(), &format!("handler panicked: {message}")).await
+                            let error = format!("handler panicked: {message}");
+                            self.inner.failed(&self.inner.pool, id, self.inner.now(), &error).await
                         }
                         _ => Outcome::Unresolved,
                     };
@@ -488,14 +507,35 @@ impl Inner {
         self.deadlines.shared.clock.now()
     }
 
-    /// Fires one claimed id in its own transaction.
-    async fn fire_one(&self, id: Uuid) -> Outcome {
+    /// Fires one claimed id in its own transaction, on a connection kept for the pass.
+    async fn fire_one(&self, id: Uuid, connections: &Connections) -> Outcome {
+        let mut conn = match connections.take() {
+            Some(conn) => conn,
+            None => match self.pool.acquire().await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::warn!(deadline.id = %id, %error, "cannot fire a deadline now; it is retried after its lease");
+                    return Outcome::Unresolved;
+                }
+            },
+        };
+        let (outcome, clean) = self.fire_on(&mut conn, id).await;
+        if clean {
+            connections.put(conn);
+        }
+        outcome
+    }
+
+    /// The firing itself. Also says whether `conn` is fit for the next firing: not after a
+    /// database error or an abandoned handler, whose half-finished statements the pool's
+    /// release check cleans up.
+    async fn fire_on(&self, conn: &mut PgConnection, id: Uuid) -> (Outcome, bool) {
         let now = self.now();
-        let mut tx = match self.pool.begin().await {
+        let mut tx = match conn.begin().await {
             Ok(tx) => tx,
             Err(error) => {
                 tracing::warn!(deadline.id = %id, %error, "cannot fire a deadline now; it is retried after its lease");
-                return Outcome::Unresolved;
+                return (Outcome::Unresolved, false);
             }
         };
         // Marking it fired first takes the row lock, and the handler's effect commits or
@@ -513,15 +553,20 @@ impl Inner {
         .await;
         let deadline = match marked {
             Ok(Some(deadline)) => deadline,
-            Ok(None) => return Self::not_firing(tx, id, now).await,
+            Ok(None) => {
+                let outcome = Self::not_firing(&mut tx, id, now).await;
+                let clean = tx.rollback().await.is_ok() && outcome != Outcome::Unresolved;
+                return (outcome, clean);
+            }
             Err(error) => {
                 tracing::warn!(deadline.id = %id, %error, "cannot fire a deadline now; it is retried after its lease");
-                return Outcome::Unresolved;
+                return (Outcome::Unresolved, false);
             }
         };
         let Some(handler) = self.handlers.get(&deadline.kind) else {
-            let _ = tx.rollback().await;
-            return self.failed(id, now, &format!("no handler is registered for kind `{}`", deadline.kind)).await;
+            let clean = tx.rollback().await.is_ok();
+            let error = format!("no handler is registered for kind `{}`", deadline.kind);
+            return (self.failed_on(conn, clean, id, now, &error).await, clean);
         };
         let fired = tokio::time::timeout(self.config.handler_timeout, handler.fire_boxed(&mut tx, &deadline)).await;
         match fired {
@@ -533,34 +578,34 @@ impl Inner {
                         lateness_ms = (now - deadline.due_at).num_milliseconds(),
                         "deadline fired"
                     );
-                    Outcome::Fired
+                    (Outcome::Fired, true)
                 }
                 Err(error) => {
                     // It may or may not have committed; the retry after the lease finds out.
                     tracing::error!(deadline.id = %id, %error, "committing a fired deadline failed");
-                    Outcome::Unresolved
+                    (Outcome::Unresolved, false)
                 }
             },
             Ok(Err(error)) => {
-                let _ = tx.rollback().await;
-                self.failed(id, now, &error.to_string()).await
+                let clean = tx.rollback().await.is_ok();
+                (self.failed_on(conn, clean, id, now, &error.to_string()).await, clean)
             }
             Err(_) => {
+                // The handler was dropped mid-statement, maybe: don't reuse the connection.
                 let _ = tx.rollback().await;
-                let message = format!("handler did not finish within {:?}", self.config.handler_timeout);
-                self.failed(id, now, &message).await
+                let error = format!("handler did not finish within {:?}", self.config.handler_timeout);
+                (self.failed_on(conn, false, id, now, &error).await, false)
             }
         }
     }
 
     /// Why a claimed id did not match a pending, due row.
-    async fn not_firing(mut tx: Transaction<'static, Postgres>, id: Uuid, now: DateTime<Utc>) -> Outcome {
+    async fn not_firing(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Outcome {
         let row: Result<Option<(String, DateTime<Utc>)>, _> =
             sqlx::query_as("SELECT state, due_at FROM minhu_deadlines WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(conn)
                 .await;
-        let _ = tx.rollback().await;
         match row {
             // Rescheduled later after the index entry was written: back at its true time.
             Ok(Some((state, due_at))) if state == "pending" => {
@@ -576,8 +621,26 @@ impl Inner {
         }
     }
 
+    /// [`failed`](Self::failed) on `conn` if it is `clean`, else on a pool connection.
+    async fn failed_on(
+        &self,
+        conn: &mut PgConnection,
+        clean: bool,
+        id: Uuid,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Outcome {
+        if clean { self.failed(conn, id, now, error).await } else { self.failed(&self.pool, id, now, error).await }
+    }
+
     /// Records a failed attempt in a transaction of its own and picks the retry time.
-    async fn failed(&self, id: Uuid, now: DateTime<Utc>, error: &str) -> Outcome {
+    async fn failed<'c>(
+        &self,
+        db: impl sqlx::Executor<'c, Database = Postgres>,
+        id: Uuid,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Outcome {
         let error = truncate(error, MAX_ERROR_LEN);
         let recorded: Result<Option<(i32, String)>, _> = sqlx::query_as(
             "UPDATE minhu_deadlines SET attempts = attempts + 1, last_error = $2, last_attempt_at = $3 \
@@ -586,7 +649,7 @@ impl Inner {
         .bind(id)
         .bind(error)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(db)
         .await;
         match recorded {
             Ok(Some((attempts, kind))) => {

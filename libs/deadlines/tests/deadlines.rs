@@ -14,8 +14,8 @@ use std::{
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone as _, Utc};
 use minhu_deadlines::{
-    CalendarConfig, Clock as _, Deadline, DeadlineEngine, DeadlineError, DeadlineState, Deadlines, EngineConfig, Handler,
-    HandlerError, MIGRATOR, ManualClock, NewDeadline, WorkCalendar, WorkingHours,
+    CalendarConfig, Clock as _, Deadline, DeadlineEngine, DeadlineError, DeadlineState, Deadlines, EngineConfig,
+    Handler, HandlerError, MIGRATOR, ManualClock, NewDeadline, WorkCalendar, WorkingHours,
 };
 use minhu_testkit::{TestDatabase, TestRedis};
 use redis::aio::ConnectionManager;

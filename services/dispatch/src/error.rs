@@ -103,6 +103,17 @@ impl From<sqlx::Error> for DispatchError {
     }
 }
 
+impl From<minhu_deadlines::DeadlineError> for DispatchError {
+    fn from(error: minhu_deadlines::DeadlineError) -> Self {
+        match error {
+            minhu_deadlines::DeadlineError::Database(e) => e.into(),
+            // Scheduling never touches the index (that happens after the commit): anything
+            // else is a deadline dispatch built wrongly.
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<DispatchError> for tonic::Status {
     fn from(error: DispatchError) -> Self {
         let api = match error {

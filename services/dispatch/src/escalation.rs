@@ -2,8 +2,9 @@
 //! passes — a sign deadline (签收超时), a check-in window (不到位 and the tally), a task
 //! window (任务超时), a rectification's due time. Each takes the transaction and the time
 //! it runs at, is idempotent (a second run finds nothing to do and records nothing), and
-//! writes the event and trail entry with the dispatch service as actor. `minhu-deadlines`
-//! will only schedule them.
+//! writes the event and trail entry with the dispatch service as actor. The durable
+//! deadlines of [`crate::deadlines`] fire them; each decides again, from the rows it locks,
+//! whether there is anything left to record.
 
 use chrono::{DateTime, Utc};
 use minhu_proto::dispatch::v1::{self as pb, event::Payload};
@@ -218,6 +219,55 @@ pub async fn mark_task_overdue(
             case_state: row.case.state,
             before: json!({"task": {"id": task.id, "overdue": false}}),
             after: json!({"task": {"id": task.id, "overdue": true}, "case": {"overdue": row.case.overdue}}),
+            payload: encode(payload),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// A rectification's due time (整改时限) passed at `now` before the street accepted it:
+/// flagged overdue, for good, which also lets the street re-rate the department. Returns
+/// whether anything was recorded.
+pub async fn mark_rectification_overdue(
+    tx: &mut PgConnection,
+    rectification_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DispatchError> {
+    let Some(found) = closing::rectification(tx, rectification_id).await? else { return Ok(false) };
+    // The case row's lock serializes this with every request on the case; re-read under it.
+    let Some(mut row) = cases::get(tx, found.case_id, true).await? else { return Ok(false) };
+    let Some(mut rect) = closing::rectification(tx, rectification_id).await? else { return Ok(false) };
+    if rect.overdue
+        || !passed(rect.due_time, now)
+        || matches!(rect.state, RectificationState::Accepted | RectificationState::Closed)
+    {
+        return Ok(false);
+    }
+    rect.overdue = true;
+    rect.update_time = now;
+    closing::save_rectification(tx, &rect).await?;
+    settle(tx, &mut row.case).await?;
+    row.case.update_time = now;
+    cases::update(tx, &row.case, None).await?;
+    let call_id = tasks::get(tx, rect.task_id, false).await?.map(|t| t.call_id);
+    let payload = Payload::RectificationOverdue(pb::RectificationOverdue {
+        rectification_id: rect.id.to_string(),
+        due_time: ts(rect.due_time),
+    });
+    journal::record(
+        tx,
+        Change {
+            case_id: rect.case_id,
+            street_id: row.case.street_id.clone(),
+            call_id,
+            department_id: rect.department_id.clone(),
+            event_type: "EVENT_TYPE_RECTIFICATION_OVERDUE",
+            actor: Actor::dispatch_service(),
+            occur_time: now,
+            case_state: row.case.state,
+            before: json!({"rectification": {"id": rect.id, "overdue": false}}),
+            after: json!({"rectification": {"id": rect.id, "overdue": true}, "case": {"overdue": row.case.overdue}}),
             payload: encode(payload),
         },
     )

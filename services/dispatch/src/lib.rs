@@ -5,14 +5,20 @@
 //! trail (留痕), a gap-free event feed that appraisal consumes, live watches (实时进度) and
 //! attachments.
 //!
+//! Deadlines are durable ([`deadlines`]): each is a row in dispatch's database, written in
+//! the transaction of the request that sets it, and indexed in Redis; a
+//! [`DeadlineEngine`](minhu_deadlines::DeadlineEngine) beside the server fires them through
+//! the [`escalation`] hooks, on the service's [`Clock`].
+//!
 //! [`Application::build`] makes the whole service from a [`Config`] (pool, migrations,
-//! roster client, listener, server stack); `main`, the suite and the tests all run it the
-//! same way.
+//! Redis, roster client, deadline engine, listener, server stack); `main`, the suite and the
+//! tests all run it the same way.
 
 pub mod api;
 pub mod clients;
 pub mod clock;
 pub mod crypto;
+pub mod deadlines;
 pub mod domain;
 pub mod error;
 pub mod escalation;
@@ -23,6 +29,7 @@ pub mod store;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
+use minhu_deadlines::{CalendarConfig, DeadlineEngine, Deadlines, WorkCalendar};
 use minhu_grpc::{
     AuthConfig, Authenticator, ConfigError, GrpcServer, ServerConfig,
     config::{listen_addr, optional, parsed, required},
@@ -98,6 +105,58 @@ impl Default for FeedConfig {
     }
 }
 
+/// Where the deadline index lives by default.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Dispatch's deadline index keys by default.
+pub const DEFAULT_DEADLINE_NAMESPACE: &str = "minhu:dispatch:deadlines:";
+
+/// Deadlines: their durations, the working-time calendar, where they are indexed and
+/// whether this process fires them.
+#[derive(Debug, Clone)]
+pub struct DeadlineConfig {
+    /// Durations and defaults.
+    pub policy: DeadlinePolicy,
+    /// Working time, for what is measured in working days (see [`deadlines`]).
+    pub calendar: CalendarConfig,
+    /// The Redis holding the index, e.g. `redis://redis:6379`.
+    pub redis_url: String,
+    /// The index's key prefix. Every replica of one dispatch shares it, and nothing else
+    /// may: the index names rows of this database.
+    pub namespace: String,
+    /// Whether [`Application::run_until`] fires deadlines beside the server. Tests that
+    /// fire them by hand (`deadline_engine().fire_due()`) turn it off so that firing
+    /// happens exactly when they say.
+    pub fire_in_background: bool,
+}
+
+impl Default for DeadlineConfig {
+    /// The default policy and calendar, the local Redis, the default namespace, firing on.
+    fn default() -> Self {
+        Self {
+            policy: DeadlinePolicy::default(),
+            calendar: CalendarConfig::default(),
+            redis_url: DEFAULT_REDIS_URL.into(),
+            namespace: DEFAULT_DEADLINE_NAMESPACE.into(),
+            fire_in_background: true,
+        }
+    }
+}
+
+/// A calendar from inline JSON (starting with `{`) or a JSON file's path.
+fn calendar_from(var: &str, value: &str) -> Result<CalendarConfig, ConfigError> {
+    let value = value.trim();
+    let json = if value.starts_with('{') {
+        value.to_owned()
+    } else {
+        std::fs::read_to_string(value).map_err(|e| ConfigError::new(var, format!("reading `{value}`: {e}")))?
+    };
+    let calendar: CalendarConfig =
+        serde_json::from_str(&json).map_err(|e| ConfigError::new(var, format!("is not a calendar: {e}")))?;
+    WorkCalendar::new(&calendar).map_err(|e| ConfigError::new(var, e.to_string()))?;
+    Ok(calendar)
+}
+
 /// Everything dispatch needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -115,13 +174,13 @@ pub struct Config {
     pub identity: ServiceIdentity,
     /// Reporter encryption key.
     pub reporter_key: ReporterKey,
-    /// Deadline defaults.
-    pub deadlines: DeadlinePolicy,
+    /// Deadlines.
+    pub deadlines: DeadlineConfig,
     /// Attachment limits.
     pub attachments: AttachmentLimits,
     /// Feed timing.
     pub feed: FeedConfig,
-    /// Where "now" comes from.
+    /// Where "now" comes from, for the handlers and the deadline engine alike.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -138,7 +197,14 @@ impl Config {
     ///   (then the development key is used);
     /// - `MINHU_DISPATCH_SIGN_MINUTES_{EMERGENCY,URGENT,NORMAL}`,
     ///   `MINHU_DISPATCH_CHECK_IN_WINDOW_MINUTES`, `MINHU_DISPATCH_CHECK_IN_RADIUS_METERS`,
-    ///   `MINHU_DISPATCH_MAX_ATTACHMENT_BYTES`.
+    ///   `MINHU_DISPATCH_RECTIFICATION_WORKING_DAYS`, `MINHU_DISPATCH_MAX_ATTACHMENT_BYTES`;
+    /// - the deadline index: `REDIS_URL` (default [`DEFAULT_REDIS_URL`]),
+    ///   `MINHU_DISPATCH_DEADLINE_NAMESPACE` (default [`DEFAULT_DEADLINE_NAMESPACE`]),
+    ///   `MINHU_DISPATCH_FIRE_DEADLINES` (default `true`);
+    /// - `MINHU_DISPATCH_CALENDAR`: the working-time calendar
+    ///   ([`CalendarConfig`](minhu_deadlines::CalendarConfig)) as inline JSON or the path of a
+    ///   JSON file; default Monday to Friday 09:00–12:00 and 13:30–17:30 China Standard Time,
+    ///   no holidays.
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut database = DatabaseConfig::new(required("MINHU_DISPATCH_DATABASE_URL")?);
         database.max_connections = parsed("MINHU_DISPATCH_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
@@ -169,12 +235,32 @@ impl Config {
         let minutes = |var: &str, default: Duration| -> Result<Duration, ConfigError> {
             Ok(Duration::from_secs(parsed(var, default.as_secs() / 60)? * 60))
         };
-        let deadlines = DeadlinePolicy {
+        let policy = DeadlinePolicy {
             sign_emergency: minutes("MINHU_DISPATCH_SIGN_MINUTES_EMERGENCY", d.sign_emergency)?,
             sign_urgent: minutes("MINHU_DISPATCH_SIGN_MINUTES_URGENT", d.sign_urgent)?,
             sign_normal: minutes("MINHU_DISPATCH_SIGN_MINUTES_NORMAL", d.sign_normal)?,
             check_in_window: minutes("MINHU_DISPATCH_CHECK_IN_WINDOW_MINUTES", d.check_in_window)?,
             check_in_radius_meters: parsed("MINHU_DISPATCH_CHECK_IN_RADIUS_METERS", d.check_in_radius_meters)?,
+            rectification_working_days: parsed(
+                "MINHU_DISPATCH_RECTIFICATION_WORKING_DAYS",
+                d.rectification_working_days,
+            )?,
+        };
+        let calendar = match optional("MINHU_DISPATCH_CALENDAR") {
+            Some(value) => calendar_from("MINHU_DISPATCH_CALENDAR", &value)?,
+            None => CalendarConfig::default(),
+        };
+        let namespace =
+            optional("MINHU_DISPATCH_DEADLINE_NAMESPACE").unwrap_or_else(|| DEFAULT_DEADLINE_NAMESPACE.into());
+        if namespace.trim().is_empty() {
+            return Err(ConfigError::new("MINHU_DISPATCH_DEADLINE_NAMESPACE", "must not be empty"));
+        }
+        let deadlines = DeadlineConfig {
+            policy,
+            calendar,
+            redis_url: optional("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into()),
+            namespace,
+            fire_in_background: parsed("MINHU_DISPATCH_FIRE_DEADLINES", true)?,
         };
         let mut attachments = AttachmentLimits::default();
         attachments.max_bytes = parsed("MINHU_DISPATCH_MAX_ATTACHMENT_BYTES", attachments.max_bytes)?;
@@ -225,6 +311,12 @@ pub enum StartError {
     /// A verification key is malformed.
     #[error(transparent)]
     Auth(#[from] minhu_grpc::auth::KeyError),
+    /// Redis is unreachable or its URL malformed.
+    #[error("connecting to the deadline index (REDIS_URL): {0}")]
+    Redis(minhu_store::StoreError),
+    /// The working-time calendar or the deadline engine cannot work.
+    #[error(transparent)]
+    Deadlines(#[from] minhu_deadlines::DeadlineError),
     /// The roster URL is malformed.
     #[error("MINHU_ROSTER_URL: {0}")]
     RosterUrl(#[from] tonic::transport::Error),
@@ -245,13 +337,24 @@ pub struct Application {
     server: GrpcServer,
     pool: PgPool,
     state: api::Dispatch,
+    deadlines: Deadlines,
+    engine: DeadlineEngine,
+    fire_in_background: bool,
 }
 
 impl Application {
-    /// Connects, migrates, starts the feed listener and binds; serving starts with
-    /// [`Application::run_until`].
+    /// Connects to Postgres and Redis, migrates, starts the feed listener, builds the
+    /// deadline engine and binds; serving (and firing) starts with [`Application::run_until`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let pool = minhu_store::connect_and_migrate(&config.database, &[&MIGRATOR]).await?;
+        let calendar = WorkCalendar::new(&config.deadlines.calendar)?;
+        let pool = minhu_store::connect_and_migrate(&config.database, &[&minhu_deadlines::MIGRATOR, &MIGRATOR]).await?;
+        let redis = minhu_store::connect_redis(&config.deadlines.redis_url).await.map_err(StartError::Redis)?;
+        let deadlines = Deadlines::with_clock(
+            redis,
+            &config.deadlines.namespace,
+            Arc::new(deadlines::EngineClock(config.clock.clone())),
+        );
+        let engine = deadlines::engine(pool.clone(), deadlines.clone(), config.clock.clone())?;
         let authenticator = Authenticator::new(&config.auth)?;
         let roster = clients::Roster::new(&config.roster_url, config.identity.clone())?;
         let listener = TcpListener::bind(config.listen)
@@ -264,7 +367,9 @@ impl Application {
             roster,
             cipher: ReporterCipher::new(config.reporter_key.0),
             clock: config.clock.clone(),
-            deadlines: config.deadlines.clone(),
+            deadlines: config.deadlines.policy.clone(),
+            calendar,
+            scheduler: deadlines.clone(),
             attachments: config.attachments.clone(),
             feed: config.feed.clone(),
             head,
@@ -277,7 +382,15 @@ impl Application {
             // A video from a phone on a poor network takes as long as it takes.
             .long_running("/minhu.dispatch.v1.DispatchService/UploadAttachment")
             .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
-        Ok(Self { listener, server, pool, state })
+        Ok(Self {
+            listener,
+            server,
+            pool,
+            state,
+            deadlines,
+            engine,
+            fire_in_background: config.deadlines.fire_in_background,
+        })
     }
 
     /// The address actually bound (the port, when asked for port 0).
@@ -295,8 +408,34 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then drains.
+    /// The deadline index (tests inspect and flush its keys).
+    pub fn deadlines(&self) -> &Deadlines {
+        &self.deadlines
+    }
+
+    /// The deadline engine. With `fire_in_background` off, tests fire by hand:
+    /// `fire_due()` runs one pass at the clock's time, `reconcile()` rebuilds the index.
+    pub fn deadline_engine(&self) -> &DeadlineEngine {
+        &self.engine
+    }
+
+    /// Serves until `shutdown` completes, then drains; meanwhile (unless
+    /// `fire_in_background` is off) fires deadlines, stopping once the server has drained so
+    /// that nothing a last request scheduled is left claimed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        self.server.serve(self.listener, shutdown).await
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let firing = self.fire_in_background.then(|| {
+            tokio::spawn(self.engine.clone().run(async {
+                let _ = stopped.await;
+            }))
+        });
+        let served = self.server.serve(self.listener, shutdown).await;
+        let _ = stop.send(());
+        if let Some(firing) = firing
+            && let Err(error) = firing.await
+        {
+            tracing::error!(%error, "the deadline engine ended abnormally");
+        }
+        served
     }
 }

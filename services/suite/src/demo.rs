@@ -66,17 +66,26 @@ impl Demo {
             [Role::StreetLeader, Role::StreetDispatcher],
             Organization::new(OrgKind::Street, STREET),
         );
-        dispatch::dispatch_service_client::DispatchServiceClient::with_interceptor(self.dispatch.clone(), self.as_who(&p))
+        dispatch::dispatch_service_client::DispatchServiceClient::with_interceptor(
+            self.dispatch.clone(),
+            self.as_who(&p),
+        )
     }
 
     fn department(&self, id: &str) -> Dispatch {
         let p = who(&format!("{id}-dispatcher"), Role::DepartmentDispatcher, OrgKind::Department, id);
-        dispatch::dispatch_service_client::DispatchServiceClient::with_interceptor(self.dispatch.clone(), self.as_who(&p))
+        dispatch::dispatch_service_client::DispatchServiceClient::with_interceptor(
+            self.dispatch.clone(),
+            self.as_who(&p),
+        )
     }
 
     fn officer(&self, department: &str) -> Dispatch {
         let p = who(&officer(department), Role::FieldOfficer, OrgKind::Department, department);
-        dispatch::dispatch_service_client::DispatchServiceClient::with_interceptor(self.dispatch.clone(), self.as_who(&p))
+        dispatch::dispatch_service_client::DispatchServiceClient::with_interceptor(
+            self.dispatch.clone(),
+            self.as_who(&p),
+        )
     }
 
     fn district(&self) -> Appraisal {
@@ -85,7 +94,10 @@ impl Demo {
             [Role::DistrictAdmin, Role::DistrictOperator],
             Organization::new(OrgKind::District, "district"),
         );
-        appraisal::appraisal_service_client::AppraisalServiceClient::with_interceptor(self.appraisal.clone(), self.as_who(&p))
+        appraisal::appraisal_service_client::AppraisalServiceClient::with_interceptor(
+            self.appraisal.clone(),
+            self.as_who(&p),
+        )
     }
 }
 
@@ -144,10 +156,10 @@ where
 
 /// A 1×1 PNG: the "photo" of the restored pump room.
 const PHOTO: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01,
-    0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41,
-    0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00,
-    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d,
+    0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 /// Runs the whole case; returns its id.
@@ -174,7 +186,10 @@ pub(crate) async fn run(endpoints: &Endpoints) -> Result<String> {
                 category: "城市管理/违法建设".into(),
                 title: "海运宿舍水泵房被违规占用".into(),
                 description: "公共水泵房被一业主改成副食店：开墙打洞、无证经营、侵占公共空间，居民反复投诉".into(),
-                place: Some(dispatch::Place { address: "中南路街海运宿舍3栋水泵房".into(), location: point(PUMP_ROOM) }),
+                place: Some(dispatch::Place {
+                    address: "中南路街海运宿舍3栋水泵房".into(),
+                    location: point(PUMP_ROOM),
+                }),
                 urgency: dispatch::Urgency::Normal as i32,
                 reporter: Some(dispatch::Reporter {
                     name: "张三".into(),
@@ -220,7 +235,9 @@ pub(crate) async fn run(endpoints: &Endpoints) -> Result<String> {
                         note: String::new(),
                     }),
                     report_time: ts(report_time),
-                    report_place: Some(dispatch::Place { address: "海运宿舍3栋".into(), location: point(PUMP_ROOM) }),
+                    report_place: Some(dispatch::Place {
+                        address: "海运宿舍3栋".into(), location: point(PUMP_ROOM)
+                    }),
                     ..Default::default()
                 })
                 .collect(),
@@ -228,7 +245,10 @@ pub(crate) async fn run(endpoints: &Endpoints) -> Result<String> {
         })
         .await?
         .into_inner();
-    say("call", format!("{} departments called; report at the pump room by {}", started.calls.len(), short(report_time)));
+    say(
+        "call",
+        format!("{} departments called; report at the pump room by {}", started.calls.len(), short(report_time)),
+    );
 
     // 4–5. Sign (签收), designate (拟定人选), check in (报到): three at once.
     for call in started.calls.iter().filter(|c| c.department_id != LATE) {
@@ -300,7 +320,15 @@ pub(crate) async fn run(endpoints: &Endpoints) -> Result<String> {
         let mut attachment_ids = Vec::new();
         if task.department_id == "chengguan" {
             let photo = upload_photo(&demo, &case.id).await?;
-            say("photo", format!("chengguan uploads {} ({} bytes, sha256 {}…)", photo.file_name, photo.size_bytes, &photo.sha256[..12]));
+            say(
+                "photo",
+                format!(
+                    "chengguan uploads {} ({} bytes, sha256 {}…)",
+                    photo.file_name,
+                    photo.size_bytes,
+                    &photo.sha256[..12]
+                ),
+            );
             attachment_ids.push(photo.id);
         }
         let feedback = demo
@@ -383,7 +411,10 @@ pub(crate) async fn run(endpoints: &Endpoints) -> Result<String> {
                 request_id: id(),
             })
             .await?;
-        say("rating", format!("{d:<10} {}", satisfaction.as_str_name().trim_start_matches("SATISFACTION_").to_lowercase()));
+        say(
+            "rating",
+            format!("{d:<10} {}", satisfaction.as_str_name().trim_start_matches("SATISFACTION_").to_lowercase()),
+        );
     }
 
     // 11. Rectification (整改) of planning, then its re-rating; both ratings stay in history.
@@ -511,15 +542,20 @@ async fn upload_photo(demo: &Demo, case_id: &str) -> Result<dispatch::Attachment
 async fn print_trail(demo: &Demo, case_id: &str) -> Result<()> {
     let mut street = demo.street();
     let entries = street
-        .list_trail_entries(dispatch::ListTrailEntriesRequest { case_id: case_id.into(), page_size: 500, ..Default::default() })
+        .list_trail_entries(dispatch::ListTrailEntriesRequest {
+            case_id: case_id.into(),
+            page_size: 500,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .entries;
     println!("\n== 留痕: the trail ({} entries, each chained to the one before) ==", entries.len());
     for e in &entries {
-        let actor = e.actor.as_ref().map_or(String::new(), |a| {
-            if a.service.is_empty() { a.person_id.clone() } else { a.service.clone() }
-        });
+        let actor = e
+            .actor
+            .as_ref()
+            .map_or(String::new(), |a| if a.service.is_empty() { a.person_id.clone() } else { a.service.clone() });
         println!(
             "  {:>3}  {}  {:<28} {:<24} {}…",
             e.sequence,
@@ -554,9 +590,11 @@ async fn open_period(demo: &Demo) -> Result<String> {
         })
         .await?
         .into_inner();
-    if let Some(p) = existing.periods.iter().find(|p| {
-        p.range.as_ref().and_then(|r| r.start_time.as_ref()).is_some_and(|s| s.seconds == start.timestamp())
-    }) {
+    if let Some(p) = existing
+        .periods
+        .iter()
+        .find(|p| p.range.as_ref().and_then(|r| r.start_time.as_ref()).is_some_and(|s| s.seconds == start.timestamp()))
+    {
         return Ok(p.id.clone());
     }
     let period = district
@@ -598,7 +636,10 @@ async fn print_scores(demo: &Demo, period_id: &str) -> Result<()> {
         .await?
         .into_inner();
     println!("\n== 绩效考评: this month's scores (响应率 10%, 办结率 40%, 满意率 50%) ==");
-    println!("  {:>4}  {:<10} {:>5}  {:>8} {:>8} {:>8} {:>8}", "rank", "department", "calls", "响应率", "办结率", "满意率", "综合");
+    println!(
+        "  {:>4}  {:<10} {:>5}  {:>8} {:>8} {:>8} {:>8}",
+        "rank", "department", "calls", "响应率", "办结率", "满意率", "综合"
+    );
     let pct = |bp: Option<i32>| bp.map_or_else(|| "-".into(), |bp| format!("{:.1}%", f64::from(bp) / 100.0));
     for s in scores.scores.iter().filter(|s| s.calls_count > 0) {
         println!(

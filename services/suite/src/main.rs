@@ -55,7 +55,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut dispatch_config = minhu_dispatch::Config::from_env().context("dispatch configuration")?;
     let demo = !args.no_demo && dev_tokens;
     if demo {
-        demo::demo_deadlines(&mut dispatch_config.deadlines);
+        demo::demo_deadlines(&mut dispatch_config.deadlines.policy);
     }
     if minhu_grpc::config::optional("MINHU_ROSTER_URL").is_none() {
         // In one process, dispatch calls the roster this process just bound.

@@ -28,6 +28,7 @@ pub struct World {
     appraisal: Channel,
     appraisal_addr: std::net::SocketAddr,
     _dbs: Vec<TestDatabase>,
+    _redis: minhu_testkit::TestRedis,
     _shutdown: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -56,6 +57,7 @@ impl World {
         }));
 
         let dispatch_db = TestDatabase::create("dispatch").await;
+        let redis = minhu_testkit::TestRedis::create().await;
         let clock = ManualClock::new(month_start());
         let mut config = minhu_dispatch::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -65,7 +67,13 @@ impl World {
             roster_url: format!("http://{roster_addr}"),
             identity: minhu_dispatch::clients::ServiceIdentity::Dev,
             reporter_key: minhu_dispatch::ReporterKey::dev(),
-            deadlines: Default::default(),
+            // The script fires escalations itself, at the times it chooses.
+            deadlines: minhu_dispatch::DeadlineConfig {
+                redis_url: redis.url().into(),
+                namespace: redis.prefix().into(),
+                fire_in_background: false,
+                ..Default::default()
+            },
             attachments: Default::default(),
             feed: Default::default(),
             clock: Arc::new(clock.clone()),
@@ -105,6 +113,7 @@ impl World {
             appraisal: minhu_testkit::connect(addr).await,
             appraisal_addr: addr,
             _dbs: vec![db, dispatch_db, roster_db],
+            _redis: redis,
             _shutdown: vec![tx, dispatch_tx, roster_tx],
         }
     }

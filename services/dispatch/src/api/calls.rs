@@ -12,9 +12,10 @@ use tonic::Request;
 use uuid::Uuid;
 
 use super::{
-    Dispatch, Entry, caller, cases::present, commit, convert, idempotency, readable_case, require_street, uuid,
+    Dispatch, Entry, caller, cases::present, commit, convert, idempotency, indexed, readable_case, require_street, uuid,
 };
 use crate::{
+    deadlines as scheduled,
     domain::{
         Refusal,
         access::{self, Audience},
@@ -113,7 +114,9 @@ pub(super) async fn start_call(
     }
     let key = idempotency("StartCall", &p, &req.request_id, &req)?;
     let (dispatch, d) = (s.clone(), s.d.clone());
-    key.run(&s.d.pool.clone(), move |tx| {
+    let staged = s.staged();
+    let in_tx = staged.clone();
+    let write = key.run(&s.d.pool, move |tx| {
         Box::pin(async move {
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "call departments")?;
@@ -192,6 +195,8 @@ pub(super) async fn start_call(
                     update_time: now,
                 };
                 calls::insert(tx, &call).await?;
+                in_tx.schedule(tx, scheduled::sign(&call)).await?;
+                in_tx.schedule(tx, scheduled::check_in(&call)).await?;
                 let before = json!({"case": {"state": row.case.state}});
                 row.case.state = next;
                 let payload = Payload::CallStarted(pb::CallStarted {
@@ -215,8 +220,8 @@ pub(super) async fn start_call(
             }
             Ok(pb::StartCallResponse { case: Some(present(&dispatch, tx, &p, case_id).await?), calls: out })
         })
-    })
-    .await
+    });
+    indexed(staged, write.await).await
 }
 
 pub(super) async fn get_call(s: &Dispatch, r: Request<pb::GetCallRequest>) -> Result<pb::Call, DispatchError> {
@@ -271,7 +276,9 @@ pub(super) async fn sign_call(s: &Dispatch, r: Request<pb::SignCallRequest>) -> 
     let id = uuid("call_id", &req.call_id)?;
     let key = idempotency("SignCall", &p, &req.request_id, &req)?;
     let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let staged = s.staged();
+    let in_tx = staged.clone();
+    let write = key.run(&s.d.pool, move |tx| {
         Box::pin(async move {
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_department(&p, &call, "sign this call")?;
@@ -282,6 +289,7 @@ pub(super) async fn sign_call(s: &Dispatch, r: Request<pb::SignCallRequest>) -> 
             call.signed_late = deadlines::sign_outcome(now, call.sign_deadline) == Timeliness::Late;
             call.update_time = now;
             calls::update(tx, &call).await?;
+            in_tx.cancel(tx, scheduled::SIGN, call.id).await?;
             let payload = Payload::CallSigned(pb::CallSigned {
                 on_time: !call.signed_late,
                 sign_deadline: ts(call.sign_deadline),
@@ -300,8 +308,8 @@ pub(super) async fn sign_call(s: &Dispatch, r: Request<pb::SignCallRequest>) -> 
             commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
             Ok(convert::call_pb(&call))
         })
-    })
-    .await
+    });
+    indexed(staged, write.await).await
 }
 
 pub(super) async fn designate_responders(
@@ -564,7 +572,9 @@ pub(super) async fn withdraw_call(
     v.into_result()?;
     let key = idempotency("WithdrawCall", &p, &req.request_id, &req)?;
     let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let staged = s.staged();
+    let in_tx = staged.clone();
+    let write = key.run(&s.d.pool, move |tx| {
         Box::pin(async move {
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_street(&p, &row.case, "withdraw its calls")?;
@@ -577,6 +587,8 @@ pub(super) async fn withdraw_call(
             call.withdraw_reason = reason.clone();
             call.update_time = now;
             calls::update(tx, &call).await?;
+            in_tx.cancel(tx, scheduled::SIGN, call.id).await?;
+            in_tx.cancel(tx, scheduled::CHECK_IN, call.id).await?;
             // Settled here as well as in `commit`, so the trail shows where the case went
             // (CALLING → TRIAGED when this was the last active call).
             escalation::settle(tx, &mut row.case).await?;
@@ -595,8 +607,8 @@ pub(super) async fn withdraw_call(
             commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
             Ok(convert::call_pb(&call))
         })
-    })
-    .await
+    });
+    indexed(staged, write.await).await
 }
 
 pub(super) async fn record_inaction(

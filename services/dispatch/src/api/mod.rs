@@ -28,6 +28,7 @@ use crate::{
     clients::Roster,
     clock::Clock,
     crypto::ReporterCipher,
+    deadlines::Staged,
     domain::{access, access::Audience, model::Case},
     error::DispatchError,
     escalation,
@@ -57,6 +58,10 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// Deadline defaults.
     pub deadlines: DeadlinePolicy,
+    /// Working time, for what is measured in working days.
+    pub calendar: minhu_deadlines::WorkCalendar,
+    /// Where requests schedule and cancel deadlines.
+    pub scheduler: minhu_deadlines::Deadlines,
     /// Attachment limits.
     pub attachments: AttachmentLimits,
     /// Feed timing.
@@ -84,6 +89,11 @@ impl Dispatch {
 
     fn now(&self) -> DateTime<Utc> {
         self.d.clock.now()
+    }
+
+    /// A request's deadline changes, to make in its transaction and index after it commits.
+    fn staged(&self) -> Staged {
+        Staged::new(self.d.scheduler.clone())
     }
 }
 
@@ -193,6 +203,14 @@ async fn commit(
     )
     .await?;
     Ok(())
+}
+
+/// A request's result, once the deadlines it staged are indexed (they are only when its
+/// transaction committed).
+async fn indexed<T>(staged: Staged, result: Result<T, DispatchError>) -> Result<T, DispatchError> {
+    let value = result?;
+    staged.index().await;
+    Ok(value)
 }
 
 /// Runs a handler body and turns its error into a status.

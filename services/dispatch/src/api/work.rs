@@ -10,9 +10,10 @@ use tonic::Request;
 use uuid::Uuid;
 
 use super::{
-    Dispatch, Entry, caller, cases::present, commit, convert, idempotency, readable_case, require_street, uuid,
+    Dispatch, Entry, caller, cases::present, commit, convert, idempotency, indexed, readable_case, require_street, uuid,
 };
 use crate::{
+    deadlines as scheduled,
     domain::{
         Refusal, access,
         deadlines::{self, Timeliness},
@@ -79,7 +80,9 @@ pub(super) async fn record_consultation(
     let meeting = meeting.unwrap_or(now);
     let key = idempotency("RecordConsultation", &p, &req.request_id, &req)?;
     let dispatch = s.clone();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let staged = s.staged();
+    let in_tx = staged.clone();
+    let write = key.run(&s.d.pool, move |tx| {
         Box::pin(async move {
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "record consultations")?;
@@ -149,6 +152,7 @@ pub(super) async fn record_consultation(
             // The tasks exist before the consultation is journaled, so its settle (→ HANDLING) sees them.
             for t in &new_tasks {
                 tasks::insert(tx, t).await?;
+                in_tx.schedule(tx, scheduled::task(t, now)).await?;
             }
             commit(tx, &mut row.case, &actor, now, entry).await?;
             for t in &new_tasks {
@@ -174,8 +178,8 @@ pub(super) async fn record_consultation(
                 case: Some(present(&dispatch, tx, &p, case_id).await?),
             })
         })
-    })
-    .await
+    });
+    indexed(staged, write.await).await
 }
 
 pub(super) async fn get_task(s: &Dispatch, r: Request<pb::GetTaskRequest>) -> Result<pb::Task, DispatchError> {
@@ -393,7 +397,9 @@ pub(super) async fn review_feedback(
     v.into_result()?;
     let key = idempotency("ReviewFeedback", &p, &req.request_id, &req)?;
     let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let staged = s.staged();
+    let in_tx = staged.clone();
+    let write = key.run(&s.d.pool, move |tx| {
         Box::pin(async move {
             let task_id =
                 tasks::feedback(tx, id).await?.ok_or_else(|| DispatchError::not_found("feedback", id))?.task_id;
@@ -426,6 +432,16 @@ pub(super) async fn review_feedback(
             task.update_time = now;
             tasks::update(tx, &task).await?;
             sync_rectification(tx, &task, now).await?;
+            match decision {
+                ReviewDecision::Accept => {
+                    in_tx.cancel(tx, scheduled::TASK, task_id).await?;
+                    if let Some(rect_id) = task.rectification_id {
+                        in_tx.cancel(tx, scheduled::RECTIFICATION, rect_id).await?;
+                    }
+                }
+                // Sent back: not done, so its window counts again (at once if it has ended).
+                ReviewDecision::Return => in_tx.schedule(tx, scheduled::task(&task, now)).await?,
+            }
             let (event_type, payload) = match decision {
                 ReviewDecision::Accept => (
                     "EVENT_TYPE_TASK_COMPLETED",
@@ -462,8 +478,8 @@ pub(super) async fn review_feedback(
             commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
             Ok(convert::feedback_pb(&feedback))
         })
-    })
-    .await
+    });
+    indexed(staged, write.await).await
 }
 
 pub(super) async fn submit_case_report(
@@ -739,14 +755,17 @@ pub(super) async fn require_rectification(
     let department_id = v.required_text("department_id", &req.department_id, 64).to_owned();
     let requirement = v.required_text("requirement", &req.requirement, 5000).to_owned();
     let due = convert::time(req.due_time.as_ref());
-    v.check(due.is_some_and(|d| d > now), "due_time", "is required and must be in the future");
+    v.check(due.is_none_or(|d| d > now), "due_time", "must be in the future");
     let consultation_id =
         if req.consultation_id.is_empty() { None } else { Uuid::parse_str(&req.consultation_id).ok() };
     v.check(req.consultation_id.is_empty() || consultation_id.is_some(), "consultation_id", "is not a valid id");
     v.into_result()?;
-    let due = due.unwrap_or(now);
+    // None named: the policy's working days, by the district's calendar.
+    let due = due.unwrap_or_else(|| s.d.calendar.add_working_days(now, s.d.deadlines.rectification_working_days));
     let key = idempotency("RequireRectification", &p, &req.request_id, &req)?;
-    key.run(&s.d.pool.clone(), move |tx| {
+    let staged = s.staged();
+    let in_tx = staged.clone();
+    let write = key.run(&s.d.pool, move |tx| {
         Box::pin(async move {
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "require rectification")?;
@@ -808,6 +827,8 @@ pub(super) async fn require_rectification(
             };
             tasks::insert(tx, &task).await?;
             closing::save_rectification(tx, &rect).await?;
+            in_tx.schedule(tx, scheduled::task(&task, now)).await?;
+            in_tx.schedule(tx, scheduled::rectification(&rect)).await?;
             let before = json!({"case": {"state": row.case.state}});
             row.case.state = next;
             let payload = Payload::RectificationRequired(pb::RectificationRequired {
@@ -843,8 +864,8 @@ pub(super) async fn require_rectification(
             commit(tx, &mut row.case, &actor, now, entry).await?;
             Ok(convert::rectification_pb(&rect))
         })
-    })
-    .await
+    });
+    indexed(staged, write.await).await
 }
 
 pub(super) async fn rerate_department(
@@ -861,7 +882,9 @@ pub(super) async fn rerate_department(
     v.into_result()?;
     let key = idempotency("RerateDepartment", &p, &req.request_id, &req)?;
     let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let staged = s.staged();
+    let in_tx = staged.clone();
+    let write = key.run(&s.d.pool, move |tx| {
         Box::pin(async move {
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "re-rate departments")?;
@@ -894,6 +917,8 @@ pub(super) async fn rerate_department(
             rect.rerating_id = Some(rating.id);
             rect.update_time = now;
             closing::save_rectification(tx, rect).await?;
+            in_tx.cancel(tx, scheduled::RECTIFICATION, rect.id).await?;
+            in_tx.cancel(tx, scheduled::TASK, rect.task_id).await?;
             let before = json!({"rating": {"id": old.id, "current": true}, "rectification": {"id": rect.id}, "case": {"state": row.case.state}});
             let payload = Payload::RatingRecorded(pb::RatingRecorded {
                 rating_id: rating.id.to_string(),
@@ -907,8 +932,8 @@ pub(super) async fn rerate_department(
             commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
             Ok(convert::rating_pb(&rating))
         })
-    })
-    .await
+    });
+    indexed(staged, write.await).await
 }
 
 pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -> Result<pb::Case, DispatchError> {
@@ -919,7 +944,9 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
     v.into_result()?;
     let key = idempotency("CloseCase", &p, &req.request_id, &req)?;
     let (now, dispatch) = (s.now(), s.clone());
-    key.run(&s.d.pool.clone(), move |tx| {
+    let staged = s.staged();
+    let in_tx = staged.clone();
+    let write = key.run(&s.d.pool, move |tx| {
         Box::pin(async move {
             let (mut row, audience) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "close its cases")?;
@@ -978,10 +1005,11 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
                 payload,
             };
             commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            in_tx.cancel_case(tx, case_id).await?;
             present(&dispatch, tx, &p, case_id).await
         })
-    })
-    .await
+    });
+    indexed(staged, write.await).await
 }
 
 pub(super) async fn get_rectification(

@@ -1,6 +1,6 @@
-//! Deadlines and lateness (签收时限, 报到, 任务时间段): the defaults per urgency, and the
-//! verdicts RPCs and escalations share. Durable firing comes with `minhu-deadlines`; its
-//! handlers will call [`crate::escalation`], which decides with these functions.
+//! Deadlines and lateness (签收时限, 报到, 任务时间段, 整改时限): the defaults per urgency,
+//! and the verdicts RPCs and escalations share. Durable firing is [`crate::deadlines`]; its
+//! handlers call [`crate::escalation`], which decides with these functions.
 
 use std::time::Duration;
 
@@ -21,6 +21,9 @@ pub struct DeadlinePolicy {
     pub check_in_window: Duration,
     /// Default check-in radius, metres.
     pub check_in_radius_meters: f64,
+    /// A rectification's time when the street names no due time, in working days (整改时限,
+    /// counted with the working-time calendar).
+    pub rectification_working_days: u32,
 }
 
 impl Default for DeadlinePolicy {
@@ -31,6 +34,7 @@ impl Default for DeadlinePolicy {
             sign_normal: Duration::from_secs(4 * 60 * 60),
             check_in_window: Duration::from_secs(30 * 60),
             check_in_radius_meters: 200.0,
+            rectification_working_days: 5,
         }
     }
 }

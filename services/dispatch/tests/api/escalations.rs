@@ -1,6 +1,6 @@
-//! The deadline hooks `minhu-deadlines` will schedule: a missed sign deadline (签收超时) and
-//! a missed task window (任务超时). Each is recorded once, by the dispatch service itself,
-//! on the trail and the feed.
+//! The escalation hooks the durable deadlines fire (`deadlines.rs` tests the firing), called
+//! directly: a missed sign deadline (签收超时) and a missed task window (任务超时). Each is
+//! recorded once, by the dispatch service itself, on the trail and the feed.
 
 use chrono::TimeDelta;
 use minhu_proto::dispatch::v1 as pb;

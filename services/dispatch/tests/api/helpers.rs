@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use minhu_dispatch::{Application, Config, ManualClock, clients::ServiceIdentity};
+use minhu_deadlines::{DeadlineEngine, Deadlines};
+use minhu_dispatch::{Application, Config, DeadlineConfig, ManualClock, clients::ServiceIdentity};
 use minhu_grpc::{AuthConfig, Principal, ServerConfig, auth::BearerToken};
 use minhu_proto::{common::v1 as common, dispatch::v1 as pb};
-use minhu_testkit::{TestDatabase, tokens};
+use minhu_testkit::{TestDatabase, TestRedis, tokens};
 use pb::dispatch_service_client::DispatchServiceClient;
 use tonic::{Code, codegen::InterceptedService, transport::Channel};
 use tonic_types::StatusExt as _;
@@ -21,6 +22,12 @@ pub const PUMP_ROOM: (f64, f64) = (30.5335, 114.3378);
 pub struct TestApp {
     pub pool: sqlx::PgPool,
     pub clock: ManualClock,
+    /// Dispatch's deadline engine; it fires only when a test says ([`TestApp::fire_due`])
+    /// unless the test turned `fire_in_background` back on.
+    pub engine: DeadlineEngine,
+    /// Dispatch's deadline index, in this test's own Redis namespace.
+    pub deadlines: Deadlines,
+    pub redis: TestRedis,
     channel: Channel,
     _roster_db: TestDatabase,
     _db: TestDatabase,
@@ -29,6 +36,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A dispatch whose config `configure` adjusted last.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
         let roster_db = TestDatabase::create("roster").await;
         let roster = minhu_roster::Application::build(minhu_roster::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -46,6 +58,7 @@ impl TestApp {
         }));
 
         let db = TestDatabase::create("dispatch").await;
+        let redis = TestRedis::create().await;
         let clock = ManualClock::new(Utc::now());
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -55,21 +68,43 @@ impl TestApp {
             roster_url: format!("http://{roster_addr}"),
             identity: ServiceIdentity::Dev,
             reporter_key: minhu_dispatch::ReporterKey::dev(),
-            deadlines: Default::default(),
+            deadlines: DeadlineConfig {
+                redis_url: redis.url().into(),
+                namespace: redis.prefix().into(),
+                fire_in_background: false,
+                ..Default::default()
+            },
             attachments: Default::default(),
             feed: Default::default(),
             clock: Arc::new(clock.clone()),
         };
         config.feed.poll = std::time::Duration::from_millis(200);
+        configure(&mut config);
         let app = Application::build(config).await.expect("building dispatch");
         let addr = app.local_addr();
         let pool = app.pool().clone();
+        let (engine, deadlines) = (app.deadline_engine().clone(), app.deadlines().clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
         let channel = minhu_testkit::connect(addr).await;
-        Self { pool, clock, channel, _roster_db: roster_db, _db: db, _shutdown: vec![tx, roster_tx] }
+        Self {
+            pool,
+            clock,
+            engine,
+            deadlines,
+            redis,
+            channel,
+            _roster_db: roster_db,
+            _db: db,
+            _shutdown: vec![tx, roster_tx],
+        }
+    }
+
+    /// One pass of the deadline engine at the clock's time; how many deadlines took effect.
+    pub async fn fire_due(&self) -> usize {
+        self.engine.fire_due().await.expect("firing due deadlines")
     }
 
     pub fn client(&self, principal: &Principal) -> Client {
@@ -204,6 +239,16 @@ impl TestApp {
     /// A case in RECTIFYING: every department of `departments` fed back, accepted, rated
     /// DISSATISFIED and required to rectify. Returns the case id and the rectifications.
     pub async fn rectifying_case(&self, departments: &[&str]) -> (String, Vec<pb::Rectification>) {
+        self.rectifying_case_due(departments, Some(TimeDelta::days(7))).await
+    }
+
+    /// The same, each rectification due `due` from now, or with no due time named (the
+    /// policy's working days) when `None`.
+    pub async fn rectifying_case_due(
+        &self,
+        departments: &[&str],
+        due: Option<TimeDelta>,
+    ) -> (String, Vec<pb::Rectification>) {
         let (case_id, _, tasks) = self.handling_case(departments).await;
         let mut results = Vec::new();
         for task in &tasks {
@@ -265,7 +310,7 @@ impl TestApp {
                     case_id: case_id.clone(),
                     department_id: (*d).into(),
                     requirement: format!("{d} 一周内整改到位"),
-                    due_time: ts(self.now() + TimeDelta::days(7)),
+                    due_time: due.and_then(|due| ts(self.now() + due)),
                     request_id: request_id(),
                     ..Default::default()
                 })

@@ -6,6 +6,7 @@
 mod attachments;
 mod calls;
 mod corrections;
+mod deadlines;
 mod escalations;
 mod helpers;
 mod lifecycle;
