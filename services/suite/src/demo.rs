@@ -32,7 +32,7 @@ const LATE: &str = "guihua";
 const REPORT_AFTER: Duration = Duration::from_secs(40);
 
 /// Deadlines short enough to watch: sign within 15 s, check in within 20 s of the report time.
-pub(crate) fn demo_deadlines(policy: &mut minhu_dispatch::DeadlinePolicy) {
+pub fn demo_deadlines(policy: &mut minhu_dispatch::DeadlinePolicy) {
     policy.sign_emergency = Duration::from_secs(15);
     policy.sign_urgent = Duration::from_secs(15);
     policy.sign_normal = Duration::from_secs(15);
@@ -40,9 +40,11 @@ pub(crate) fn demo_deadlines(policy: &mut minhu_dispatch::DeadlinePolicy) {
 }
 
 /// Where the demo finds the services.
-pub(crate) struct Endpoints {
-    pub(crate) dispatch: String,
-    pub(crate) appraisal: String,
+pub struct Endpoints {
+    /// Dispatch, e.g. `http://127.0.0.1:50052`.
+    pub dispatch: String,
+    /// Appraisal.
+    pub appraisal: String,
 }
 
 struct Demo {
@@ -163,7 +165,7 @@ const PHOTO: &[u8] = &[
 ];
 
 /// Runs the whole case; returns its id.
-pub(crate) async fn run(endpoints: &Endpoints) -> Result<String> {
+pub async fn run(endpoints: &Endpoints) -> Result<String> {
     let connect = |url: String| async move {
         Channel::from_shared(url.clone())?.connect().await.with_context(|| format!("connecting to {url}"))
     };

@@ -12,7 +12,7 @@
 //! end through the public API (see [`demo`]), with deadlines shortened to seconds so the
 //! escalations happen while you watch.
 
-mod demo;
+use minhu_suite::demo;
 
 use std::{process::ExitCode, time::Duration};
 

@@ -1,0 +1,4 @@
+//! The suite's reusable part: the pump-room demo case ([`demo`]), which the `minhu-suite`
+//! binary runs at start and the end-to-end tests run against their own suite.
+
+pub mod demo;
