@@ -56,8 +56,10 @@ impl EchoService for Echo {
         let mut violations = FieldViolations::new();
         let street_id = violations.required_text("street_id", &input.street_id, 64);
         let message = violations.required_text("message", &input.message, 200);
+        violations.check(input.delay_ms <= 10_000, "delay_ms", "must be at most 10000");
         violations.into_result()?;
         principal.require_org(OrgKind::Street, street_id, true)?;
+        tokio::time::sleep(std::time::Duration::from_millis(input.delay_ms.into())).await;
         Ok(Response::new(EchoResponse { message: message.to_owned(), caller: principal.subject.clone() }))
     }
 

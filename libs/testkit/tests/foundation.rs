@@ -47,7 +47,7 @@ impl App {
     }
 
     fn echo_for(street: &str) -> EchoRequest {
-        EchoRequest { street_id: street.into(), message: " 泵房 ".into(), padding: vec![] }
+        EchoRequest { street_id: street.into(), message: " 泵房 ".into(), ..Default::default() }
     }
 
     async fn echo_code(&self, token: &str) -> Code {
@@ -169,7 +169,7 @@ async fn a_message_over_the_size_limit_is_resource_exhausted() {
 #[tokio::test]
 async fn bad_input_carries_field_violations_a_client_can_read() {
     let app = App::spawn().await;
-    let request = EchoRequest { street_id: String::new(), message: "长".repeat(201), padding: vec![] };
+    let request = EchoRequest { street_id: String::new(), message: "长".repeat(201), ..Default::default() };
     let status = app.client_as(&tokens::district_operator()).echo(request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     let bad_request = status.get_details_bad_request().expect("BadRequest details");
@@ -284,23 +284,25 @@ async fn redis_is_reachable_and_test_keys_are_namespaced() {
 #[tokio::test]
 async fn a_call_over_the_request_timeout_is_deadline_exceeded_unless_long_running() {
     let db = TestDatabase::create("echo").await;
-    let config = ServerConfig { request_timeout: Duration::from_nanos(1), ..ServerConfig::default() };
-    let server = echo::build(&db.config(), &AuthConfig::dev(), config)
+    let config = ServerConfig { request_timeout: Duration::from_millis(50), ..ServerConfig::default() };
+    let slow = EchoRequest { street_id: "zhongnanlu".into(), message: "慢".into(), padding: vec![], delay_ms: 500 };
+    let caller = tokens::bearer(&tokens::street_dispatcher("zhongnanlu"));
+
+    let strict = TestServer::start(echo::build(&db.config(), &AuthConfig::dev(), config.clone()).await.unwrap()).await;
+    let mut client = EchoServiceClient::with_interceptor(strict.channel().await, caller.clone());
+    let status = client.echo(slow.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+
+    let lenient = echo::build(&db.config(), &AuthConfig::dev(), config)
         .await
         .unwrap()
-        .long_running("/minhu.testkit.v1.EchoService/ListNotes");
-    let server = TestServer::start(server).await;
-    let channel = server.channel().await;
-    let mut client =
-        EchoServiceClient::with_interceptor(channel, tokens::bearer(&tokens::street_dispatcher("zhongnanlu")));
-
-    let note = CreateNoteRequest { request_id: String::new(), text: "too slow".into() };
-    let status = client.create_note(note).await.unwrap_err();
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
-    assert!(client.list_notes(ListNotesRequest::default()).await.is_ok(), "long-running methods are exempt");
+        .long_running("/minhu.testkit.v1.EchoService/Echo");
+    let lenient = TestServer::start(lenient).await;
+    let mut client = EchoServiceClient::with_interceptor(lenient.channel().await, caller);
+    assert!(client.echo(slow.clone()).await.is_ok(), "long-running methods are exempt");
 
     // The caller's own deadline still binds a long-running method (tonic answers CANCELLED).
-    let mut request = tonic::Request::new(ListNotesRequest::default());
-    request.set_timeout(Duration::from_nanos(1));
-    assert_eq!(client.list_notes(request).await.unwrap_err().code(), Code::Cancelled);
+    let mut request = tonic::Request::new(slow);
+    request.set_timeout(Duration::from_millis(50));
+    assert_eq!(client.echo(request).await.unwrap_err().code(), Code::Cancelled);
 }

@@ -48,7 +48,7 @@ async fn a_call_is_one_trace_from_the_client_span_through_the_server_span_to_the
     let token = tokens::token(&tokens::street_dispatcher("zhongnanlu"));
     let mut client = EchoServiceClient::with_interceptor(server.channel().await, BearerToken::new(&token));
 
-    let request = EchoRequest { street_id: "zhongnanlu".into(), message: "泵房".into(), padding: vec![] };
+    let request = EchoRequest { street_id: "zhongnanlu".into(), message: "泵房".into(), ..Default::default() };
     let reply = client.echo(request).instrument(tracing::info_span!("portal.call")).await.expect("echo");
     assert_eq!(reply.get_ref().message, "泵房");
 
