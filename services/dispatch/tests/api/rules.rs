@@ -260,3 +260,39 @@ async fn the_feed_resumes_after_a_disconnect_without_gap_or_duplicate() {
         .unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange);
 }
+
+#[tokio::test]
+async fn rating_a_department_twice_or_from_another_street_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    // The case is rated (dissatisfied) and in rectification for gongan.
+    let (case_id, _) = app.rectifying_case(&["gongan"]).await;
+    let before = (app.case(&case_id).await, app.trail_len(&case_id).await);
+
+    let again = app
+        .street()
+        .rate_department(pb::RateDepartmentRequest {
+            case_id: case_id.clone(),
+            department_id: "gongan".into(),
+            satisfaction: pb::Satisfaction::Satisfied as i32,
+            comment: "改评满意".into(),
+            request_id: request_id(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reasons(&again), ["ALREADY_RATED"], "一事一评: once per department per case");
+
+    let other_street = app
+        .client(&tokens::street_leader("shuiguohu"))
+        .rate_department(pb::RateDepartmentRequest {
+            case_id: case_id.clone(),
+            department_id: "gongan".into(),
+            satisfaction: pb::Satisfaction::Satisfied as i32,
+            comment: String::new(),
+            request_id: request_id(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(other_street.code(), Code::NotFound, "谁呼谁评: another street cannot even see the case");
+
+    assert_eq!((app.case(&case_id).await, app.trail_len(&case_id).await), before);
+}
