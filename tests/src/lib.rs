@@ -2,16 +2,20 @@
 //! binary runs them — each on its own `127.0.0.1:0` listener with its own fresh database,
 //! accepting development tokens, and talking to each other over real gRPC.
 //!
-//! [`Suite::start`] brings up the seeded roster, then dispatch pointed at it, and hands out
-//! their addresses and typed clients for any caller ([`minhu_testkit::tokens`] has the
-//! personas). Each service is one [`Running`]; a later service (appraisal, which follows
-//! dispatch's feed) is one more field built the same way after the services it depends on,
-//! and stopped before them.
+//! [`Suite::start`] brings up the seeded roster, then dispatch pointed at it, then appraisal
+//! following dispatch's feed, and hands out their addresses and typed clients for any caller
+//! ([`minhu_testkit::tokens`] has the personas). Each service is one [`Running`], built after
+//! the services it depends on and stopped before them. [`Suite::builder`] chooses dispatch's
+//! deadline policy (e.g. the demo's short one) and clock (a [`ManualClock`], with deadlines
+//! fired by hand through [`Suite::fire_deadlines`]).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use minhu_deadlines::DeadlineEngine;
+pub use minhu_dispatch::{DeadlinePolicy, ManualClock};
 use minhu_grpc::{AuthConfig, Principal, ServerConfig, auth::BearerToken, server::ServeError};
 use minhu_proto::{
+    appraisal::v1::appraisal_service_client::AppraisalServiceClient,
     dispatch::v1::dispatch_service_client::DispatchServiceClient,
     roster::v1::roster_service_client::RosterServiceClient,
 };
@@ -24,6 +28,8 @@ pub const STREET: &str = minhu_roster::seed::ZHONGNANLU;
 
 /// A dispatch client carrying one caller's token.
 pub type DispatchClient = DispatchServiceClient<InterceptedService<Channel, BearerToken>>;
+/// An appraisal client carrying one caller's token.
+pub type AppraisalClient = AppraisalServiceClient<InterceptedService<Channel, BearerToken>>;
 /// A roster client carrying one caller's token.
 pub type RosterClient = RosterServiceClient<InterceptedService<Channel, BearerToken>>;
 
@@ -83,24 +89,51 @@ impl Running {
 
 type ShutdownSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The services, started together; dropping it stops them.
-#[derive(Debug)]
-pub struct Suite {
-    // Declared (and so dropped) dependents first, as `stop` does.
-    dispatch: Running,
-    roster: Running,
-    _redis: minhu_testkit::TestRedis,
+/// How long a connection may take to come from a service's pool: a suite is three
+/// databases migrating at once, and the binary's tests start their suites in parallel.
+const ACQUIRE: Duration = Duration::from_secs(30);
+
+fn patient(mut database: minhu_store::DatabaseConfig) -> minhu_store::DatabaseConfig {
+    database.acquire_timeout = ACQUIRE;
+    database
 }
 
-impl Suite {
-    /// Starts the roster with the Wuchang seed, then dispatch calling it, each on
-    /// `127.0.0.1:0` with a fresh database and development auth. Returns once both accept
-    /// connections.
-    pub async fn start() -> Self {
+/// How to start a [`Suite`]: dispatch's deadline policy and clock.
+#[derive(Debug, Default)]
+pub struct SuiteBuilder {
+    policy: DeadlinePolicy,
+    clock: Option<ManualClock>,
+}
+
+impl SuiteBuilder {
+    /// The demo's short deadlines ([`minhu_suite::demo::demo_deadlines`]): seconds, not hours.
+    pub fn demo_deadlines(mut self) -> Self {
+        minhu_suite::demo::demo_deadlines(&mut self.policy);
+        self
+    }
+
+    /// Dispatch's deadline policy, adjusted by `adjust`.
+    pub fn deadlines(mut self, adjust: impl FnOnce(&mut DeadlinePolicy)) -> Self {
+        adjust(&mut self.policy);
+        self
+    }
+
+    /// Dispatch runs on `clock` instead of real time, and its deadline engine does not fire
+    /// in the background: the test fires due deadlines with [`Suite::fire_deadlines`] after
+    /// moving the clock.
+    pub fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Starts the roster with the Wuchang seed, then dispatch calling it, then appraisal
+    /// consuming dispatch's feed, each on `127.0.0.1:0` with a fresh database and
+    /// development auth. Returns once all three accept connections.
+    pub async fn start(self) -> Suite {
         let roster_db = TestDatabase::create("e2e_roster").await;
         let roster = minhu_roster::Application::build(minhu_roster::Config {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
-            database: roster_db.config(),
+            database: patient(roster_db.config()),
             auth: AuthConfig::dev(),
             server: ServerConfig::default(),
         })
@@ -114,29 +147,88 @@ impl Suite {
         let redis = minhu_testkit::TestRedis::create().await;
         let mut config = minhu_dispatch::Config {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
-            database: dispatch_db.config(),
+            database: patient(dispatch_db.config()),
             auth: AuthConfig::dev(),
             server: ServerConfig::default(),
             roster_url: format!("http://{roster_addr}"),
             identity: minhu_dispatch::clients::ServiceIdentity::Dev,
             reporter_key: minhu_dispatch::ReporterKey::dev(),
-            // The engine fires by itself, on real time, in this test's own index namespace.
+            // On real time the engine fires by itself; on a manual clock only when the test
+            // says. Either way in this test's own index namespace.
             deadlines: minhu_dispatch::DeadlineConfig {
+                policy: self.policy,
                 redis_url: redis.url().into(),
                 namespace: redis.prefix().into(),
+                fire_in_background: self.clock.is_none(),
                 ..Default::default()
             },
             attachments: Default::default(),
             feed: Default::default(),
-            clock: Arc::new(minhu_dispatch::SystemClock),
+            clock: match &self.clock {
+                Some(clock) => Arc::new(clock.clone()),
+                None => Arc::new(minhu_dispatch::SystemClock),
+            },
         };
         // Watches wake on LISTEN/NOTIFY; the polling fallback only bounds a missed one.
         config.feed.poll = Duration::from_millis(200);
         let dispatch = minhu_dispatch::Application::build(config).await.expect("building dispatch");
         let dispatch_addr = dispatch.local_addr();
+        let engine = dispatch.deadline_engine().clone();
         let dispatch = Running::spawn(dispatch_addr, dispatch_db, |stop| dispatch.run_until(stop)).await;
 
-        Self { dispatch, roster, _redis: redis }
+        let appraisal_db = TestDatabase::create("e2e_appraisal").await;
+        let appraisal = minhu_appraisal::Application::build(minhu_appraisal::Config {
+            listen: "127.0.0.1:0".parse().expect("a socket address"),
+            database: patient(appraisal_db.config()),
+            auth: AuthConfig::dev(),
+            server: ServerConfig::default(),
+            feed: minhu_appraisal::FeedSource {
+                dispatch_url: format!("http://{dispatch_addr}"),
+                identity: minhu_appraisal::ServiceIdentity::Dev,
+            },
+            consume: true,
+        })
+        .await
+        .expect("building appraisal");
+        let appraisal_addr = appraisal.local_addr();
+        let appraisal = Running::spawn(appraisal_addr, appraisal_db, |stop| appraisal.run_until(stop)).await;
+
+        Suite { appraisal, dispatch, roster, engine, clock: self.clock, _redis: redis }
+    }
+}
+
+/// The services, started together; dropping it stops them.
+#[derive(Debug)]
+pub struct Suite {
+    // Declared (and so dropped) dependents first, as `stop` does.
+    appraisal: Running,
+    dispatch: Running,
+    roster: Running,
+    engine: DeadlineEngine,
+    clock: Option<ManualClock>,
+    _redis: minhu_testkit::TestRedis,
+}
+
+impl Suite {
+    /// Starts the suite with the default deadlines on real time (see [`SuiteBuilder::start`]).
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    /// A suite to configure before starting.
+    pub fn builder() -> SuiteBuilder {
+        SuiteBuilder::default()
+    }
+
+    /// The manual clock dispatch runs on, if the suite was started with one.
+    pub fn clock(&self) -> Option<&ManualClock> {
+        self.clock.as_ref()
+    }
+
+    /// One pass of dispatch's deadline engine at its clock's time (for a suite on a
+    /// [`ManualClock`]); how many deadlines took effect.
+    pub async fn fire_deadlines(&self) -> usize {
+        self.engine.fire_due().await.expect("firing due deadlines")
     }
 
     /// The roster (部门名册).
@@ -147,6 +239,16 @@ impl Suite {
     /// Dispatch (案件调度).
     pub fn dispatch_service(&self) -> &Running {
         &self.dispatch
+    }
+
+    /// Appraisal (绩效考评).
+    pub fn appraisal_service(&self) -> &Running {
+        &self.appraisal
+    }
+
+    /// An appraisal client acting as `principal`.
+    pub fn appraisal(&self, principal: &Principal) -> AppraisalClient {
+        AppraisalServiceClient::with_interceptor(self.appraisal.channel(), tokens::bearer(principal))
     }
 
     /// A roster client acting as `principal`.
@@ -182,6 +284,7 @@ impl Suite {
     /// Stops the services, dependents first (dispatch calls the roster while it drains),
     /// and waits for each drain: every server span has ended when this returns.
     pub async fn stop(mut self) {
+        self.appraisal.stop().await.expect("appraisal stopped serving with an error");
         self.dispatch.stop().await.expect("dispatch stopped serving with an error");
         self.roster.stop().await.expect("the roster stopped serving with an error");
     }

@@ -1,6 +1,7 @@
 //! The Minhu services together, over real gRPC, in one test process: one binary, a module
 //! per area. (The trace test is its own binary: it installs the process-wide subscriber.)
 
+mod appraisal;
 mod interop;
 mod journey;
 mod python;
