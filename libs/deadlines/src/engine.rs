@@ -15,6 +15,7 @@ use std::{
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{Connection as _, PgConnection, PgPool, Postgres, pool::PoolConnection};
 use tokio::{
+    sync::Notify,
     task::{JoinHandle, JoinSet},
     time::Instant,
 };
@@ -58,8 +59,8 @@ impl RetryPolicy {
 /// How an engine fires.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Deadlines fired at once. Each holds a pool connection while firing, so keep it
-    /// below the pool's size, leaving room for the service's requests.
+    /// Deadlines fired at once. A pass keeps up to this many pool connections until it
+    /// ends, so keep it below the pool's size, leaving room for the service's requests.
     pub concurrency: usize,
     /// Ids claimed per claim script (at most 2000). Claimed ids wait for a free firing slot
     /// with their lease running, so a batch should fire well within `lease`.
@@ -227,15 +228,29 @@ struct Settled {
 /// acquired and again when released: two round trips per firing that consecutive firings
 /// on one connection skip.
 #[derive(Default)]
-struct Connections(Mutex<Vec<PoolConnection<Postgres>>>);
+struct Connections {
+    idle: Mutex<Vec<PoolConnection<Postgres>>>,
+    returned: Notify,
+}
 
 impl Connections {
-    fn take(&self) -> Option<PoolConnection<Postgres>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    /// A kept connection, or one from the pool, whichever comes first: a firing waiting on a
+    /// pool that this pass's kept connections have emptied must see them come back.
+    async fn get(&self, pool: &PgPool) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        loop {
+            if let Some(conn) = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop() {
+                return Ok(conn);
+            }
+            tokio::select! {
+                conn = pool.acquire() => return conn,
+                () = self.returned.notified() => {}
+            }
+        }
     }
 
     fn put(&self, conn: PoolConnection<Postgres>) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+        self.returned.notify_one();
     }
 }
 
@@ -509,15 +524,12 @@ impl Inner {
 
     /// Fires one claimed id in its own transaction, on a connection kept for the pass.
     async fn fire_one(&self, id: Uuid, connections: &Connections) -> Outcome {
-        let mut conn = match connections.take() {
-            Some(conn) => conn,
-            None => match self.pool.acquire().await {
-                Ok(conn) => conn,
-                Err(error) => {
-                    tracing::warn!(deadline.id = %id, %error, "cannot fire a deadline now; it is retried after its lease");
-                    return Outcome::Unresolved;
-                }
-            },
+        let mut conn = match connections.get(&self.pool).await {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::warn!(deadline.id = %id, %error, "cannot fire a deadline now; it is retried after its lease");
+                return Outcome::Unresolved;
+            }
         };
         let (outcome, clean) = self.fire_on(&mut conn, id).await;
         if clean {

@@ -272,6 +272,17 @@ async fn two_replicas_racing_fire_every_deadline_exactly_once() {
     assert_eq!(h.index_sizes().await, (0, 0));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firing_more_at_once_than_the_pool_has_connections_fires_everything_in_one_pass() {
+    let h = Harness::new().await;
+    // Sixteen firings at once on a pool of six: firings waiting for a connection get the
+    // ones the others are done with.
+    let engine = h.engine_with(Record::new("a"), EngineConfig { concurrency: 16, ..EngineConfig::default() });
+    h.schedule_many(300, |_| start()).await;
+    assert_eq!(engine.fire_due().await.unwrap(), 300);
+    assert_eq!(h.effects().await, 300);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_late_duplicate_delivery_waits_for_the_first_firing_and_has_no_second_effect() {
     let h = Harness::new().await;

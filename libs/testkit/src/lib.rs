@@ -107,6 +107,9 @@ impl TestDatabase {
     pub fn config(&self) -> DatabaseConfig {
         let mut config = DatabaseConfig::new(self.url.clone());
         config.max_connections = 5;
+        // Tests run in parallel on two cores against one server: a connection can take a
+        // while to come, and that is not what any test is about.
+        config.acquire_timeout = std::time::Duration::from_secs(30);
         config
     }
 
