@@ -63,6 +63,20 @@ impl Idempotency {
         Self { scope: scope.into(), request_id: request_id.trim().to_owned(), fingerprint }
     }
 
+    /// The key of a call to `rpc` (`package.Service/Method`) by `caller`, after checking the
+    /// `request_id` itself: at most 128 characters, else INVALID_ARGUMENT on `request_id`.
+    pub fn for_rpc(
+        rpc: impl Into<String>,
+        caller: &str,
+        request_id: &str,
+        request: &impl prost::Message,
+    ) -> Result<Self, minhu_grpc::ApiError> {
+        let mut v = minhu_grpc::FieldViolations::new();
+        v.optional_text("request_id", request_id, 128);
+        v.into_result()?;
+        Ok(Self::new(rpc, request_id, Fingerprint::of(caller, request)))
+    }
+
     /// Whether the caller sent a request id.
     pub fn is_enabled(&self) -> bool {
         !self.request_id.is_empty()

@@ -15,7 +15,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use minhu_grpc::{FieldViolations, PageRequest, Principal};
 use minhu_proto::appraisal::v1::{self as pb, appraisal_service_server::AppraisalService};
-use minhu_store::{Fingerprint, Idempotency};
+use minhu_store::Idempotency;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -71,14 +71,12 @@ fn idempotency(
     request_id: &str,
     request: &impl prost::Message,
 ) -> Result<Idempotency, AppraisalError> {
-    let mut v = FieldViolations::new();
-    v.optional_text("request_id", request_id, 128);
-    v.into_result()?;
-    Ok(Idempotency::new(
+    Ok(Idempotency::for_rpc(
         format!("minhu.appraisal.v1.AppraisalService/{method}"),
+        &principal.subject,
         request_id,
-        Fingerprint::of(&principal.subject, request),
-    ))
+        request,
+    )?)
 }
 
 /// A page request with appraisal's default and largest sizes.

@@ -15,9 +15,9 @@ use std::{pin::Pin, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use minhu_grpc::{FieldViolations, PageRequest, Principal};
+use minhu_grpc::{PageRequest, Principal};
 use minhu_proto::dispatch::v1::{self as pb, dispatch_service_server::DispatchService};
-use minhu_store::{Fingerprint, Idempotency};
+use minhu_store::Idempotency;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status, Streaming};
@@ -113,14 +113,12 @@ fn idempotency(
     request_id: &str,
     request: &impl prost::Message,
 ) -> Result<Idempotency, DispatchError> {
-    let mut v = FieldViolations::new();
-    v.optional_text("request_id", request_id, 128);
-    v.into_result()?;
-    Ok(Idempotency::new(
+    Ok(Idempotency::for_rpc(
         format!("minhu.dispatch.v1.DispatchService/{method}"),
+        &principal.subject,
         request_id,
-        Fingerprint::of(&principal.subject, request),
-    ))
+        request,
+    )?)
 }
 
 /// One `List` request's paging, with dispatch's default and largest page size.

@@ -8,7 +8,7 @@ mod structure;
 
 use minhu_grpc::{FieldViolations, PageRequest, Principal, UpdatePaths};
 use minhu_proto::roster::v1::{self as pb, roster_service_server::RosterService};
-use minhu_store::{Fingerprint, Idempotency};
+use minhu_store::Idempotency;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -49,14 +49,12 @@ fn idempotency(
     request_id: &str,
     request: &impl prost::Message,
 ) -> Result<Idempotency, RosterError> {
-    let mut v = FieldViolations::new();
-    v.optional_text("request_id", request_id, 128);
-    v.into_result()?;
-    Ok(Idempotency::new(
+    Ok(Idempotency::for_rpc(
         format!("minhu.roster.v1.RosterService/{method}"),
+        &principal.subject,
         request_id,
-        Fingerprint::of(&principal.subject, request),
-    ))
+        request,
+    )?)
 }
 
 /// A page request with the roster's default and largest sizes.
