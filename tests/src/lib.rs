@@ -184,7 +184,7 @@ impl SuiteBuilder {
             server: ServerConfig::default(),
             feed: minhu_appraisal::FeedSource {
                 dispatch_url: format!("http://{dispatch_addr}"),
-                identity: minhu_appraisal::ServiceIdentity::Dev,
+                identity: minhu_appraisal::ServiceIdentity::dev("minhu-appraisal"),
             },
             consume: true,
         })
