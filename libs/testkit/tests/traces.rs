@@ -39,6 +39,7 @@ async fn a_call_is_one_trace_from_the_client_span_through_the_server_span_to_the
         default_filter: base,
         trace_filter: "info".into(),
         otlp_endpoint: Some(receiver.endpoint()),
+        metrics_interval: None,
     })
     .expect("installing telemetry");
 
