@@ -19,10 +19,9 @@
 
 use std::time::Duration;
 
-use opentelemetry::{
-    KeyValue,
-    metrics::{Counter, Histogram, Meter, ObservableGauge},
-};
+/// An attribute of a measurement (re-exported so services need no `opentelemetry` of their own).
+pub use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 
 /// The meter every Minhu instrument comes from (instrumentation scope `minhu`).
 pub fn meter() -> Meter {
@@ -36,7 +35,7 @@ pub fn meter() -> Meter {
 /// // appraisal: how far its cursor is behind dispatch's feed
 /// let _lag = minhu_telemetry::metrics::gauge(
 ///     "minhu.appraisal.feed.lag", "feed events not yet consumed", "{event}",
-///     || vec![(3, vec![opentelemetry::KeyValue::new("minhu.feed.consumer", "appraisal")])],
+///     || vec![(3, vec![minhu_telemetry::metrics::KeyValue::new("minhu.feed.consumer", "appraisal")])],
 /// );
 /// ```
 pub fn gauge(
