@@ -98,11 +98,13 @@ fn patient(mut database: minhu_store::DatabaseConfig) -> minhu_store::DatabaseCo
     database
 }
 
-/// How to start a [`Suite`]: dispatch's deadline policy and clock.
+/// How to start a [`Suite`]: dispatch's deadline policy and clock, and the server stack's
+/// settings of every service.
 #[derive(Debug, Default)]
 pub struct SuiteBuilder {
     policy: DeadlinePolicy,
     clock: Option<ManualClock>,
+    server: ServerConfig,
 }
 
 impl SuiteBuilder {
@@ -115,6 +117,13 @@ impl SuiteBuilder {
     /// Dispatch's deadline policy, adjusted by `adjust`.
     pub fn deadlines(mut self, adjust: impl FnOnce(&mut DeadlinePolicy)) -> Self {
         adjust(&mut self.policy);
+        self
+    }
+
+    /// Every service's server stack runs with `server` (e.g. CORS origins for gRPC-Web)
+    /// instead of [`ServerConfig::default`].
+    pub fn server(mut self, server: ServerConfig) -> Self {
+        self.server = server;
         self
     }
 
@@ -135,7 +144,7 @@ impl SuiteBuilder {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
             database: patient(roster_db.config()),
             auth: AuthConfig::dev(),
-            server: ServerConfig::default(),
+            server: self.server.clone(),
         })
         .await
         .expect("building the roster");
@@ -149,7 +158,7 @@ impl SuiteBuilder {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
             database: patient(dispatch_db.config()),
             auth: AuthConfig::dev(),
-            server: ServerConfig::default(),
+            server: self.server.clone(),
             roster_url: format!("http://{roster_addr}"),
             identity: minhu_dispatch::clients::ServiceIdentity::Dev,
             reporter_key: minhu_dispatch::ReporterKey::dev(),
@@ -181,7 +190,7 @@ impl SuiteBuilder {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
             database: patient(appraisal_db.config()),
             auth: AuthConfig::dev(),
-            server: ServerConfig::default(),
+            server: self.server.clone(),
             feed: minhu_appraisal::FeedSource {
                 dispatch_url: format!("http://{dispatch_addr}"),
                 identity: minhu_appraisal::ServiceIdentity::dev("minhu-appraisal"),

@@ -4,5 +4,7 @@
 mod appraisal;
 mod interop;
 mod journey;
+mod node;
 mod python;
 mod screen;
+mod web;
