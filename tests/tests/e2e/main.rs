@@ -2,6 +2,7 @@
 //! per area. (The trace test is its own binary: it installs the process-wide subscriber.)
 
 mod appraisal;
+mod generated;
 mod interop;
 mod journey;
 mod node;
