@@ -52,7 +52,9 @@ impl AllowedOrigins {
         self.any_port.iter().any(|base| {
             origin.len() > base.len()
                 && origin[..base.len()].eq_ignore_ascii_case(base)
-                && origin[base.len()..].strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && origin[base.len()..]
+                    .strip_prefix(':')
+                    .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         })
     }
 

@@ -262,9 +262,12 @@ fn flatten_metrics(request: ExportMetricsServiceRequest) -> Vec<DataPoint> {
                 Some(Data::Sum(sum)) => out.extend(
                     sum.data_points.iter().map(|p| point(MetricKind::Sum, &p.attributes, number(p.value), None)),
                 ),
-                Some(Data::Histogram(histogram)) => out.extend(histogram.data_points.iter().map(|p| {
-                    point(MetricKind::Histogram, &p.attributes, p.sum.unwrap_or_default(), Some(p.count))
-                })),
+                Some(Data::Histogram(histogram)) => out.extend(
+                    histogram
+                        .data_points
+                        .iter()
+                        .map(|p| point(MetricKind::Histogram, &p.attributes, p.sum.unwrap_or_default(), Some(p.count))),
+                ),
                 Some(_) | None => out.push(point(MetricKind::Other, &[], 0.0, None)),
             }
         }
