@@ -5,6 +5,7 @@ mod appraisal;
 mod interop;
 mod journey;
 mod node;
+mod portal;
 mod python;
 mod screen;
 mod web;
