@@ -211,6 +211,14 @@ impl GrpcServer {
             v1alpha = v1alpha.with_service_name(name);
         }
         let screens = std::sync::Arc::new(Screens::new(&descriptor_sets, &names)?);
+        // The paths the metrics may name: ours, health's (from its descriptors) and
+        // reflection's (whose descriptors tonic-reflection keeps to itself).
+        let served: Vec<String> = screens
+            .paths()
+            .chain(Screens::new(&descriptor_sets, &REFLECTED_ALWAYS[..1])?.paths())
+            .map(str::to_owned)
+            .chain(REFLECTION_PATHS.map(str::to_owned))
+            .collect();
         routes.add_service(v1.build_v1()?);
         // grpcurl and older tools still ask v1alpha.
         routes.add_service(v1alpha.build_v1alpha()?);
@@ -227,7 +235,7 @@ impl GrpcServer {
             )
             // Built now, after telemetry is installed: instruments bind the meter provider
             // of the moment they are made.
-            .layer(ObserveLayer::new(minhu_telemetry::metrics::RpcServerMetrics::new()))
+            .layer(ObserveLayer::new(minhu_telemetry::metrics::RpcServerMetrics::new(), served))
             .layer(WholeHttp1RequestLayer::new(config.max_message_bytes))
             .load_shed()
             .concurrency_limit(config.concurrency_limit)
@@ -288,6 +296,12 @@ impl GrpcServer {
 /// What reflection lists beside the services added: health and reflection itself.
 const REFLECTED_ALWAYS: [&str; 3] =
     ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
+
+/// Reflection's one method, in both versions.
+const REFLECTION_PATHS: [&str; 2] = [
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
 
 /// Completes on SIGTERM or ctrl-c (SIGINT): what orchestrators and terminals send.
 pub async fn shutdown_signal() {

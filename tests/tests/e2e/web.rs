@@ -25,8 +25,7 @@ async fn suite_for_browsers() -> Suite {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_connect_grpc_web_client_over_http1_resolves_a_place_watches_a_case_reads_error_codes_and_passes_the_cors_preflight()
- {
+async fn a_grpc_web_client_over_http1_resolves_a_place_watches_a_case_reads_errors_and_passes_cors() {
     // The packages (slow only the first time) are installed while the services start.
     let (packages, suite) = tokio::join!(tokio::task::spawn_blocking(node::packages), suite_for_browsers());
     let packages = packages.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
