@@ -30,6 +30,7 @@ pub mod run;
 pub mod screen;
 pub mod server;
 pub mod timeout;
+pub mod tls;
 pub mod web;
 
 pub use auth::{

@@ -70,6 +70,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// The browser origins that may call over gRPC-Web; none by default.
     pub cors_allowed_origins: AllowedOrigins,
+    /// TLS (and mutual TLS) for this server; plaintext when `None` ([`crate::tls`]).
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +83,7 @@ impl Default for ServerConfig {
             max_message_bytes: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             cors_allowed_origins: AllowedOrigins::none(),
+            tls: None,
         }
     }
 }
@@ -249,7 +252,11 @@ impl GrpcServer {
             })
             .into_inner();
 
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(tls.config())?;
+        }
+        let router = builder
             // gRPC-Web from browsers and HTTP/1.1-only gateways; HTTP/2 as before.
             .accept_http1(true)
             .concurrency_limit_per_connection(config.concurrency_limit_per_connection)

@@ -72,14 +72,16 @@ impl Config {
                 ));
             }
         };
+        let listen = listen_addr("MINHU_APPRAISAL_LISTEN_ADDR", "0.0.0.0:50053")?;
         Ok(Self {
-            listen: listen_addr("MINHU_APPRAISAL_LISTEN_ADDR", "0.0.0.0:50053")?,
+            listen,
             database,
-            auth: AuthConfig::from_env()?,
+            auth: AuthConfig::from_env_listening(Some(listen))?,
             server: ServerConfig::from_env()?,
             feed: FeedSource {
                 dispatch_url: optional("MINHU_DISPATCH_URL").unwrap_or_else(|| DEFAULT_DISPATCH_URL.into()),
                 identity,
+                tls: minhu_grpc::tls::ClientTls::from_env()?,
             },
             consume: true,
         })
@@ -97,7 +99,7 @@ pub enum StartError {
     Auth(#[from] minhu_grpc::auth::KeyError),
     /// The dispatch URL is malformed.
     #[error("MINHU_DISPATCH_URL: {0}")]
-    DispatchUrl(#[from] tonic::transport::Error),
+    DispatchUrl(#[from] minhu_grpc::tls::EndpointError),
     /// The listen address is taken or not ours.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -122,7 +124,7 @@ impl Application {
     /// [`Application::run_until`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let pool = minhu_store::connect_and_migrate(&config.database, &[&MIGRATOR]).await?;
-        let authenticator = Authenticator::new(&config.auth)?;
+        let authenticator = Authenticator::for_service(&config.auth, "minhu-appraisal")?;
         // A malformed URL is a configuration error now, not a reconnect loop later.
         config.feed.client()?;
         let listener = TcpListener::bind(config.listen)

@@ -8,4 +8,5 @@ mod node;
 mod portal;
 mod python;
 mod screen;
+mod tokens;
 mod web;
