@@ -52,6 +52,11 @@ impl Screens {
         Ok(Self { by_path })
     }
 
+    /// The paths (`/package.Service/Method`) of every method indexed.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.by_path.keys().map(String::as_str)
+    }
+
     /// The screen of the method at `path`, if it is one of ours.
     pub fn for_path(&self, path: &str) -> Option<Screen> {
         self.by_path.get(path).map(|descriptor| Screen(Arc::new(descriptor.clone())))

@@ -6,6 +6,7 @@ mod generated;
 mod interop;
 mod journey;
 mod node;
+mod portal;
 mod python;
 mod screen;
 mod tokens;
