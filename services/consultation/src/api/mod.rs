@@ -1,0 +1,245 @@
+//! gRPC handlers: decode, validate into domain values, authorize, run the domain rules and
+//! the store in one transaction (with the journal), map back. One-line delegations here;
+//! bodies in the submodules by area.
+
+pub mod convert;
+mod decisions;
+mod input;
+mod plans;
+mod records;
+mod watch;
+
+use std::{pin::Pin, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use minhu_grpc::{PageRequest, Principal};
+use minhu_proto::consultation::v1::{self as pb, consultation_service_server::ConsultationService};
+use minhu_store::Idempotency;
+use sqlx::{PgConnection, PgPool};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    Clock,
+    clients::Roster,
+    deadlines::Staged,
+    domain::{
+        access,
+        model::{Decision, Plan},
+    },
+    error::ConsultationError,
+    feed::Head,
+    store::{decisions as decision_store, plans as plan_store},
+};
+
+/// Page size when the caller asks for none.
+const DEFAULT_PAGE: u32 = 50;
+/// Largest page served.
+const MAX_PAGE: u32 = 500;
+
+/// Resource names in NOT_FOUND.
+const PLAN: &str = "minhu.consultation.v1.Plan";
+const PLAN_OPINION: &str = "minhu.consultation.v1.PlanOpinion";
+const DECISION: &str = "minhu.consultation.v1.Decision";
+const DECISION_OPINION: &str = "minhu.consultation.v1.DecisionOpinion";
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct Deps {
+    /// The database.
+    pub pool: PgPool,
+    /// The roster.
+    pub roster: Roster,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Working time.
+    pub calendar: minhu_deadlines::WorkCalendar,
+    /// Working days to answer an opinion item.
+    pub answer_working_days: u32,
+    /// Where requests schedule and cancel deadlines.
+    pub scheduler: minhu_deadlines::Deadlines,
+    /// The feed's head.
+    pub head: Head,
+}
+
+/// Consultation's handlers.
+#[derive(Debug, Clone)]
+pub struct Consultation {
+    d: Arc<Deps>,
+}
+
+impl Consultation {
+    /// Handlers over `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self { d: Arc::new(deps) }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        crate::to_micros(self.d.clock.now())
+    }
+
+    /// A request's deadline changes, made in its transaction and indexed after it commits.
+    fn staged(&self) -> Staged {
+        Staged::new(self.d.scheduler.clone())
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The caller and the request's message.
+fn caller<T>(request: Request<T>) -> Result<(Principal, T), ConsultationError> {
+    let principal = Principal::of(&request)?.clone();
+    Ok((principal, request.into_inner()))
+}
+
+/// The idempotency key of a mutating request.
+fn idempotency(
+    method: &str,
+    principal: &Principal,
+    request_id: &str,
+    request: &impl prost::Message,
+) -> Result<Idempotency, ConsultationError> {
+    Ok(Idempotency::for_rpc(
+        format!("minhu.consultation.v1.ConsultationService/{method}"),
+        &principal.subject,
+        request_id,
+        request,
+    )?)
+}
+
+/// One `List` request's paging.
+fn page<K: serde::Serialize + serde::de::DeserializeOwned>(
+    size: i32,
+    token: &str,
+    query: &[&str],
+) -> Result<PageRequest<K>, ConsultationError> {
+    Ok(PageRequest::new(size, token, DEFAULT_PAGE, MAX_PAGE, query)?)
+}
+
+/// A UUID field, or INVALID_ARGUMENT on it.
+fn uuid(field: &str, value: &str) -> Result<Uuid, ConsultationError> {
+    if value.trim().is_empty() {
+        return Err(ConsultationError::field(field, "must not be empty"));
+    }
+    Uuid::parse_str(value.trim()).map_err(|_| ConsultationError::field(field, "is not a valid id"))
+}
+
+/// A plan (locked when `lock`) that `p` may read; NOT_FOUND, exactly as for a missing one,
+/// otherwise.
+async fn readable_plan(conn: &mut PgConnection, p: &Principal, id: Uuid, lock: bool) -> Result<Plan, ConsultationError> {
+    match plan_store::get(conn, id, lock).await? {
+        Some(plan) if access::may_read(p, &plan.department_id, &plan.street_ids) => Ok(plan),
+        _ => Err(ConsultationError::not_found(PLAN, id)),
+    }
+}
+
+/// A decision (locked when `lock`) that `p` may read; NOT_FOUND otherwise.
+async fn readable_decision(
+    conn: &mut PgConnection,
+    p: &Principal,
+    id: Uuid,
+    lock: bool,
+) -> Result<Decision, ConsultationError> {
+    match decision_store::get(conn, id, lock).await? {
+        Some(d) if access::may_read(p, &d.department_id, &d.street_ids) => Ok(d),
+        _ => Err(ConsultationError::not_found(DECISION, id)),
+    }
+}
+
+/// PERMISSION_DENIED unless `p` acts for `department_id` with a department role.
+fn require_department(p: &Principal, department_id: &str, what: &str) -> Result<(), ConsultationError> {
+    if access::department_of(p) == Some(department_id) {
+        Ok(())
+    } else {
+        Err(ConsultationError::denied(format!("only the department `{department_id}` may {what}")))
+    }
+}
+
+/// The street `p` leads, or PERMISSION_DENIED.
+fn require_street_leader<'p>(p: &'p Principal, what: &str) -> Result<&'p str, ConsultationError> {
+    access::street_led_by(p).ok_or_else(|| ConsultationError::denied(format!("only a street leader may {what}")))
+}
+
+/// Runs a handler body and turns its error into a status.
+async fn reply<T>(body: impl Future<Output = Result<T, ConsultationError>>) -> Reply<T> {
+    body.await.map(Response::new).map_err(Status::from)
+}
+
+#[tonic::async_trait]
+impl ConsultationService for Consultation {
+    async fn create_plan(&self, r: Request<pb::CreatePlanRequest>) -> Reply<pb::Plan> {
+        reply(plans::create_plan(self, r)).await
+    }
+    async fn get_plan(&self, r: Request<pb::GetPlanRequest>) -> Reply<pb::Plan> {
+        reply(plans::get_plan(self, r)).await
+    }
+    async fn list_plans(&self, r: Request<pb::ListPlansRequest>) -> Reply<pb::ListPlansResponse> {
+        reply(plans::list_plans(self, r)).await
+    }
+    async fn update_plan(&self, r: Request<pb::UpdatePlanRequest>) -> Reply<pb::Plan> {
+        reply(plans::update_plan(self, r)).await
+    }
+    async fn advance_plan_stage(&self, r: Request<pb::AdvancePlanStageRequest>) -> Reply<pb::Plan> {
+        reply(plans::advance_plan_stage(self, r)).await
+    }
+    async fn submit_plan_opinion(&self, r: Request<pb::SubmitPlanOpinionRequest>) -> Reply<pb::PlanOpinion> {
+        reply(plans::submit_plan_opinion(self, r)).await
+    }
+    async fn list_plan_opinions(&self, r: Request<pb::ListPlanOpinionsRequest>) -> Reply<pb::ListPlanOpinionsResponse> {
+        reply(plans::list_plan_opinions(self, r)).await
+    }
+    async fn answer_plan_opinion(&self, r: Request<pb::AnswerPlanOpinionRequest>) -> Reply<pb::PlanOpinion> {
+        reply(plans::answer_plan_opinion(self, r)).await
+    }
+    async fn create_decision(&self, r: Request<pb::CreateDecisionRequest>) -> Reply<pb::Decision> {
+        reply(decisions::create_decision(self, r)).await
+    }
+    async fn get_decision(&self, r: Request<pb::GetDecisionRequest>) -> Reply<pb::Decision> {
+        reply(decisions::get_decision(self, r)).await
+    }
+    async fn list_decisions(&self, r: Request<pb::ListDecisionsRequest>) -> Reply<pb::ListDecisionsResponse> {
+        reply(decisions::list_decisions(self, r)).await
+    }
+    async fn submit_decision_opinion(
+        &self,
+        r: Request<pb::SubmitDecisionOpinionRequest>,
+    ) -> Reply<pb::DecisionOpinion> {
+        reply(decisions::submit_decision_opinion(self, r)).await
+    }
+    async fn record_adoption(&self, r: Request<pb::RecordAdoptionRequest>) -> Reply<pb::DecisionOpinion> {
+        reply(decisions::record_adoption(self, r)).await
+    }
+    async fn list_decision_opinions(
+        &self,
+        r: Request<pb::ListDecisionOpinionsRequest>,
+    ) -> Reply<pb::ListDecisionOpinionsResponse> {
+        reply(decisions::list_decision_opinions(self, r)).await
+    }
+    async fn finalize_decision(&self, r: Request<pb::FinalizeDecisionRequest>) -> Reply<pb::Decision> {
+        reply(decisions::finalize_decision(self, r)).await
+    }
+    async fn list_trail_entries(&self, r: Request<pb::ListTrailEntriesRequest>) -> Reply<pb::ListTrailEntriesResponse> {
+        reply(records::list_trail_entries(self, r)).await
+    }
+    async fn verify_trail(&self, r: Request<pb::VerifyTrailRequest>) -> Reply<pb::VerifyTrailResponse> {
+        reply(records::verify_trail(self, r)).await
+    }
+    type WatchConsultationsStream = BoxStream<pb::WatchConsultationsResponse>;
+    async fn watch_consultations(
+        &self,
+        r: Request<pb::WatchConsultationsRequest>,
+    ) -> Reply<Self::WatchConsultationsStream> {
+        reply(watch::watch_consultations(self, r)).await
+    }
+    async fn list_escalations(&self, r: Request<pb::ListEscalationsRequest>) -> Reply<pb::ListEscalationsResponse> {
+        reply(records::list_escalations(self, r)).await
+    }
+    async fn get_consultation_report(
+        &self,
+        r: Request<pb::GetConsultationReportRequest>,
+    ) -> Reply<pb::ConsultationReport> {
+        reply(records::get_consultation_report(self, r)).await
+    }
+}

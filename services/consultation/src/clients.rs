@@ -1,0 +1,131 @@
+//! The roster, as consultation needs it (the street a place lies in, streets and
+//! departments by id), over real gRPC with consultation's service identity. Roster failures become
+//! UNAVAILABLE (it is down or refuses us) or the caller-facing error the call site chooses.
+
+use std::time::Duration;
+
+use minhu_grpc::{OrgKind, Organization, Principal, Role, TokenIssuer, auth::BearerToken};
+use minhu_proto::roster::v1::{self as pb, roster_service_client::RosterServiceClient};
+use tonic::{Code, codegen::InterceptedService, transport::Channel};
+
+use crate::error::ConsultationError;
+
+/// How consultation proves who it is to the roster.
+#[derive(Clone)]
+pub enum ServiceIdentity {
+    /// Development: sign a service token with the development key per request
+    /// (`MINHU_AUTH_DEV=true`).
+    Dev,
+    /// Production: a pre-issued service token (`MINHU_CONSULTATION_SERVICE_TOKEN`).
+    Token(String),
+}
+
+impl std::fmt::Debug for ServiceIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Dev => "Dev",
+            Self::Token(_) => "Token(<secret>)",
+        })
+    }
+}
+
+impl ServiceIdentity {
+    /// The principal consultation acts as.
+    pub fn principal() -> Principal {
+        Principal::new("minhu-consultation", [Role::Service], Organization::new(OrgKind::Service, "minhu-consultation"))
+    }
+
+    fn token(&self) -> String {
+        match self {
+            Self::Dev => TokenIssuer::dev().issue(&Self::principal(), Duration::from_secs(300)),
+            Self::Token(token) => token.clone(),
+        }
+    }
+}
+
+/// A roster answer that was not a success.
+#[derive(Debug)]
+pub enum RosterFailure {
+    /// The roster said NOT_FOUND.
+    NotFound,
+    /// The roster said INVALID_ARGUMENT.
+    Invalid(String),
+    /// Anything else: already mapped (UNAVAILABLE / INTERNAL).
+    Other(ConsultationError),
+}
+
+fn failure(status: tonic::Status) -> RosterFailure {
+    match status.code() {
+        Code::NotFound => RosterFailure::NotFound,
+        Code::InvalidArgument => RosterFailure::Invalid(status.message().to_owned()),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::ResourceExhausted => {
+            RosterFailure::Other(ConsultationError::Unavailable(format!(
+                "the roster is not reachable: {}",
+                status.message()
+            )))
+        }
+        Code::Unauthenticated | Code::PermissionDenied => RosterFailure::Other(ConsultationError::Unavailable(
+            "the roster refused consultation's service identity; check MINHU_CONSULTATION_SERVICE_TOKEN".into(),
+        )),
+        _ => RosterFailure::Other(ConsultationError::Internal(format!("roster: {status}"))),
+    }
+}
+
+impl RosterFailure {
+    /// The failure as the caller's error, with NOT_FOUND / INVALID_ARGUMENT turned into
+    /// `on_missing`.
+    pub fn or(self, on_missing: impl FnOnce() -> ConsultationError) -> ConsultationError {
+        match self {
+            Self::NotFound | Self::Invalid(_) => on_missing(),
+            Self::Other(e) => e,
+        }
+    }
+}
+
+/// The roster client.
+#[derive(Debug, Clone)]
+pub struct Roster {
+    channel: Channel,
+    identity: ServiceIdentity,
+}
+
+type Client = RosterServiceClient<InterceptedService<Channel, BearerToken>>;
+
+impl Roster {
+    /// A client of the roster at `url`; connects lazily, so consultation starts while the
+    /// roster is still coming up (calls are UNAVAILABLE until it answers).
+    pub fn new(url: &str, identity: ServiceIdentity) -> Result<Self, tonic::transport::Error> {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .connect_lazy();
+        Ok(Self { channel, identity })
+    }
+
+    fn client(&self) -> Client {
+        RosterServiceClient::with_interceptor(self.channel.clone(), BearerToken::new(&self.identity.token()))
+    }
+
+    /// The street, community and grid at a point.
+    pub async fn resolve_location(
+        &self,
+        latitude: f64,
+        longitude: f64,
+    ) -> Result<pb::ResolveLocationResponse, RosterFailure> {
+        let location = Some(minhu_proto::common::v1::GeoPoint { latitude, longitude });
+        self.client()
+            .resolve_location(pb::ResolveLocationRequest { location })
+            .await
+            .map(|r| r.into_inner())
+            .map_err(failure)
+    }
+
+    /// A street, active or not.
+    pub async fn street(&self, street_id: &str) -> Result<pb::Street, RosterFailure> {
+        self.client()
+            .get_street(pb::GetStreetRequest { street_id: street_id.to_owned() })
+            .await
+            .map(|r| r.into_inner())
+            .map_err(failure)
+    }
+}

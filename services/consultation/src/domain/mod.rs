@@ -1,0 +1,47 @@
+//! Consultation's rules, free of I/O: the records (the model), what a plan's stages and a
+//! decision's consultation allow ([`plan`], [`decision`]), who may do what ([`access`]) and
+//! the district's figures ([`report`]). Pure functions, unit tested without a database.
+
+pub mod access;
+pub mod decision;
+pub mod model;
+pub mod plan;
+pub mod report;
+
+/// A closed set of codes whose names are the proto enum value names: the api maps them one
+/// to one and the store keeps readable text.
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// The proto enum value name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+/// Why a change is refused: the FAILED_PRECONDITION reason and a description for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The rule, e.g. `OPINIONS_MISSING`.
+    pub reason: &'static str,
+    /// What it is about, e.g. `streets/zhongnanlu`.
+    pub subject: String,
+    /// Why, lowercase.
+    pub description: String,
+}
+
+impl Refusal {
+    /// A refusal of `reason` about `subject`.
+    pub fn new(reason: &'static str, subject: impl Into<String>, description: impl Into<String>) -> Self {
+        Self { reason, subject: subject.into(), description: description.into() }
+    }
+}
