@@ -4,44 +4,11 @@
 
 use std::time::Duration;
 
-use minhu_grpc::{OrgKind, Organization, Principal, Role, TokenIssuer, auth::BearerToken};
+use minhu_grpc::{ServiceIdentity, auth::BearerToken};
 use minhu_proto::roster::v1::{self as pb, roster_service_client::RosterServiceClient};
 use tonic::{Code, codegen::InterceptedService, transport::Channel};
 
 use crate::error::ConsultationError;
-
-/// How consultation proves who it is to the roster.
-#[derive(Clone)]
-pub enum ServiceIdentity {
-    /// Development: sign a service token with the development key per request
-    /// (`MINHU_AUTH_DEV=true`).
-    Dev,
-    /// Production: a pre-issued service token (`MINHU_CONSULTATION_SERVICE_TOKEN`).
-    Token(String),
-}
-
-impl std::fmt::Debug for ServiceIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Dev => "Dev",
-            Self::Token(_) => "Token(<secret>)",
-        })
-    }
-}
-
-impl ServiceIdentity {
-    /// The principal consultation acts as.
-    pub fn principal() -> Principal {
-        Principal::new("minhu-consultation", [Role::Service], Organization::new(OrgKind::Service, "minhu-consultation"))
-    }
-
-    fn token(&self) -> String {
-        match self {
-            Self::Dev => TokenIssuer::dev().issue(&Self::principal(), Duration::from_secs(300)),
-            Self::Token(token) => token.clone(),
-        }
-    }
-}
 
 /// A roster answer that was not a success.
 #[derive(Debug)]
@@ -59,15 +26,12 @@ fn failure(status: tonic::Status) -> RosterFailure {
         Code::NotFound => RosterFailure::NotFound,
         Code::InvalidArgument => RosterFailure::Invalid(status.message().to_owned()),
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::ResourceExhausted => {
-            RosterFailure::Other(ConsultationError::Unavailable(format!(
-                "the roster is not reachable: {}",
-                status.message()
-            )))
+            RosterFailure::Other(ConsultationError::Unavailable(format!("the roster is not reachable: {}", status.message())))
         }
         Code::Unauthenticated | Code::PermissionDenied => RosterFailure::Other(ConsultationError::Unavailable(
             "the roster refused consultation's service identity; check MINHU_CONSULTATION_SERVICE_TOKEN".into(),
         )),
-        _ => RosterFailure::Other(ConsultationError::Internal(format!("roster: {status}"))),
+        _ => RosterFailure::Other(ConsultationError::internal(format!("roster: {status}"))),
     }
 }
 

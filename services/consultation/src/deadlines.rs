@@ -20,7 +20,10 @@ use minhu_deadlines::{Clock, Deadline, DeadlineEngine, DeadlineError, Deadlines,
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{error::ConsultationError, escalation};
+use crate::{
+    error::{ConsultationError, deadline_error},
+    escalation,
+};
 
 /// A decision's reply deadline (回复时限).
 pub const REPLY: &str = "consultation.reply";
@@ -108,14 +111,14 @@ impl Staged {
 
     /// Schedules (or moves) a deadline in `tx`.
     pub async fn schedule(&self, tx: &mut PgConnection, new: NewDeadline) -> Result<(), ConsultationError> {
-        let deadline = self.deadlines.schedule(tx, new).await?;
+        let deadline = self.deadlines.schedule(tx, new).await.map_err(deadline_error)?;
         self.keep(deadline);
         Ok(())
     }
 
     /// Cancels the pending deadline of `kind` for `subject` in `tx`, if there is one.
     pub async fn cancel(&self, tx: &mut PgConnection, kind: &str, subject: Uuid) -> Result<(), ConsultationError> {
-        if let Some(deadline) = self.deadlines.cancel(tx, kind, &subject.to_string()).await? {
+        if let Some(deadline) = self.deadlines.cancel(tx, kind, &subject.to_string()).await.map_err(deadline_error)? {
             self.keep(deadline);
         }
         Ok(())

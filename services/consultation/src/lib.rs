@@ -28,7 +28,6 @@ pub mod domain;
 pub mod error;
 pub mod escalation;
 pub mod feed;
-pub mod shell_wish;
 pub mod store;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -37,7 +36,7 @@ use chrono::{DateTime, Utc};
 pub use minhu_deadlines::{Clock, ManualClock, SystemClock};
 use minhu_deadlines::{CalendarConfig, DeadlineEngine, Deadlines, WorkCalendar};
 use minhu_grpc::{
-    AuthConfig, Authenticator, ConfigError, GrpcServer, ServerConfig,
+    AuthConfig, Authenticator, ConfigError, GrpcServer, ServerConfig, ServiceIdentity,
     config::{listen_addr, optional, parsed, required},
     server::ServeError,
 };
@@ -46,7 +45,9 @@ use minhu_store::DatabaseConfig;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::clients::ServiceIdentity;
+
+/// The name this service acts under towards the roster.
+pub const SERVICE_NAME: &str = "minhu-consultation";
 
 /// Where the roster listens by default: its own default port on this host.
 pub const DEFAULT_ROSTER_URL: &str = "http://127.0.0.1:50051";
@@ -107,7 +108,7 @@ impl Default for FeedConfig {
 }
 
 /// Everything consultation needs to run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Where to listen (`127.0.0.1:0` in tests).
     pub listen: SocketAddr,
@@ -127,6 +128,18 @@ pub struct Config {
     pub feed: FeedConfig,
     /// Where "now" comes from, for the handlers and the deadline engine alike.
     pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("roster_url", &self.roster_url)
+            .field("identity", &self.identity)
+            .field("deadlines", &self.deadlines)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A calendar from inline JSON (starting with `{`) or a JSON file's path.
@@ -162,8 +175,8 @@ impl Config {
             parsed("MINHU_CONSULTATION_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_CONSULTATION_SERVICE_TOKEN") {
-            Some(token) => ServiceIdentity::Token(token),
-            None if dev => ServiceIdentity::Dev,
+            Some(token) => ServiceIdentity::with_token(SERVICE_NAME, token),
+            None if dev => ServiceIdentity::dev(SERVICE_NAME),
             None => {
                 return Err(ConfigError::new(
                     "MINHU_CONSULTATION_SERVICE_TOKEN",
@@ -272,7 +285,7 @@ impl Application {
             ConsultationServiceServer::new(state).max_decoding_message_size(max).max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
-            .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
+            .add_authenticated(service, authenticator);
         Ok(Self { listener, server, pool, deadlines, engine, fire_in_background: config.deadlines.fire_in_background })
     }
 
@@ -313,5 +326,22 @@ impl Application {
             tracing::error!(%error, "the deadline engine ended abnormally");
         }
         served
+    }
+}
+
+impl minhu_grpc::App for Application {
+    type Config = Config;
+    type StartError = StartError;
+
+    fn config_from_env() -> Result<Config, ConfigError> {
+        Config::from_env()
+    }
+
+    async fn build(config: Config) -> Result<Self, StartError> {
+        Application::build(config).await
+    }
+
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        Application::run_until(self, shutdown).await
     }
 }

@@ -9,11 +9,10 @@ use tonic::Request;
 use uuid::Uuid;
 
 use super::{
-    Consultation, DECISION, DECISION_OPINION, caller,
+    Consultation, DECISION_OPINION, caller,
     convert::{self, decision_opinion_pb, decision_pb},
-    idempotency,
     input::{self, NAME_MAX, PlaceInput, TEXT_MAX},
-    page, readable_decision, require_department, require_street_leader, uuid,
+    RPCS, readable_decision, require_department, require_street_leader, uuid,
 };
 use crate::{
     clients::{Roster, RosterFailure},
@@ -24,7 +23,6 @@ use crate::{
         model::{Actor, Answer, Decision, DecisionOpinion, DecisionState, Document, Place, distinct},
     },
     error::ConsultationError,
-    shell_wish::write,
     store::{
         decisions as store, scope_filters,
         journal::{self, Change, Subject},
@@ -154,7 +152,7 @@ pub(super) async fn create_decision(
         .to_owned();
     let now = s.now();
     let input = new_decision(req.decision.as_ref(), now)?;
-    let key = idempotency("CreateDecision", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreateDecision", &p, &req.request_id, &req)?;
     let staged = s.staged();
     let (roster, calendar) = (s.d.roster.clone(), s.d.calendar.clone());
     let (staged_tx, actor) = (staged.clone(), convert::actor(&p));
@@ -163,7 +161,7 @@ pub(super) async fn create_decision(
         let places = resolve_places(&roster, "decision.places", &input.places).await?;
         Ok::<_, ConsultationError>((input, places))
     };
-    let out = write(&s.d.pool, &key, lookups, move |tx, (input, places)| {
+    let out = minhu_store::write(&s.d.pool, &key, lookups, move |tx, (input, places)| {
         Box::pin(async move {
             let affected = distinct(places.iter().map(|p| p.street_id.clone()));
             let reply_deadline = input
@@ -232,7 +230,7 @@ pub(super) async fn list_decisions(
     v.into_result()?;
     let states_key = states.join(",");
     let kind_key = req.kind.to_string();
-    let paging = page::<(chrono::DateTime<chrono::Utc>, Uuid)>(
+    let paging = RPCS.page::<(chrono::DateTime<chrono::Utc>, Uuid)>(
         req.page_size,
         &req.page_token,
         &["decisions", &req.street_id, &req.department_id, &states_key, &kind_key],
@@ -267,10 +265,10 @@ pub(super) async fn submit_decision_opinion(
     v.check(stance.is_some(), "stance", "must be agree, disagree or conditional");
     let text = input::text(&mut v, "text", &req.text, TEXT_MAX, true);
     v.into_result()?;
-    let key = idempotency("SubmitDecisionOpinion", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("SubmitDecisionOpinion", &p, &req.request_id, &req)?;
     let (now, staged, calendar, days) = (s.now(), s.staged(), s.d.calendar.clone(), s.d.answer_working_days);
     let staged_tx = staged.clone();
-    let out = write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
+    let out = minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
         Box::pin(async move {
             let mut d = readable_decision(tx, &p, id, true).await?;
             let street_id = require_street_leader(&p, "give a street's opinion")?.to_owned();
@@ -334,10 +332,10 @@ pub(super) async fn record_adoption(
     if reason_required(result) && reason.is_empty() {
         return Err(reason_missing("reason"));
     }
-    let key = idempotency("RecordAdoption", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("RecordAdoption", &p, &req.request_id, &req)?;
     let (now, staged) = (s.now(), s.staged());
     let staged_tx = staged.clone();
-    let out = write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
+    let out = minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
         Box::pin(async move {
             let missing = || ConsultationError::not_found(DECISION_OPINION, id);
             let decision_id = store::decision_of_opinion(tx, id).await?.ok_or_else(missing)?;
@@ -377,7 +375,7 @@ pub(super) async fn list_decision_opinions(
     let (p, req) = caller(r)?;
     let id = uuid("decision_id", &req.decision_id)?;
     let pending = req.adoption_pending_only.to_string();
-    let paging = page::<(String, (chrono::DateTime<chrono::Utc>, Uuid))>(
+    let paging = RPCS.page::<(String, (chrono::DateTime<chrono::Utc>, Uuid))>(
         req.page_size,
         &req.page_token,
         &["decision_opinions", &req.decision_id, &req.street_id, &pending],
@@ -405,11 +403,11 @@ pub(super) async fn finalize_decision(
     let summary = input::text(&mut v, "summary", &req.summary, TEXT_MAX, true);
     let places = input::places(&mut v, "places", &req.places);
     v.into_result()?;
-    let key = idempotency("FinalizeDecision", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("FinalizeDecision", &p, &req.request_id, &req)?;
     let (now, staged, roster) = (s.now(), s.staged(), s.d.roster.clone());
     let staged_tx = staged.clone();
     let lookups = async move { resolve_places(&roster, "places", &places).await };
-    let out = write(&s.d.pool, &key, lookups, move |tx, places| {
+    let out = minhu_store::write(&s.d.pool, &key, lookups, move |tx, places| {
         Box::pin(async move {
             let mut d = readable_decision(tx, &p, id, true).await?;
             require_department(&p, &d.department_id, "record its decision as final")?;

@@ -8,12 +8,12 @@ use minhu_proto::consultation::v1 as pb;
 use super::convert::from_ts;
 
 /// Names and short texts.
-pub const NAME_MAX: usize = 200;
+pub(super) const NAME_MAX: usize = 200;
 /// Descriptions, opinions, reasons.
-pub const TEXT_MAX: usize = 5000;
+pub(super) const TEXT_MAX: usize = 5000;
 
 /// A text field, trimmed; `required` refuses blank. Postgres cannot store U+0000.
-pub fn text(v: &mut FieldViolations, field: &str, value: &str, max: usize, required: bool) -> String {
+pub(super) fn text(v: &mut FieldViolations, field: &str, value: &str, max: usize, required: bool) -> String {
     if value.contains('\0') {
         v.add(field, "must not contain U+0000");
     }
@@ -22,7 +22,7 @@ pub fn text(v: &mut FieldViolations, field: &str, value: &str, max: usize, requi
 }
 
 /// Street ids: each non-blank, at most 64 characters, no repeats.
-pub fn street_ids(v: &mut FieldViolations, field: &str, ids: &[String]) -> Vec<String> {
+pub(super) fn street_ids(v: &mut FieldViolations, field: &str, ids: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let f = format!("{field}[{i}]");
@@ -37,10 +37,10 @@ pub fn street_ids(v: &mut FieldViolations, field: &str, ids: &[String]) -> Vec<S
 }
 
 /// A checked place: name, latitude, longitude.
-pub type PlaceInput = (String, f64, f64);
+pub(super) type PlaceInput = (String, f64, f64);
 
 /// Places: a name and a valid WGS-84 point each.
-pub fn places(v: &mut FieldViolations, field: &str, places: &[pb::DecisionPlace]) -> Vec<PlaceInput> {
+pub(super) fn places(v: &mut FieldViolations, field: &str, places: &[pb::DecisionPlace]) -> Vec<PlaceInput> {
     places
         .iter()
         .enumerate()
@@ -71,7 +71,7 @@ pub fn places(v: &mut FieldViolations, field: &str, places: &[pb::DecisionPlace]
 }
 
 /// An optional time that, when set, must be valid and after `now`.
-pub fn future_time(
+pub(super) fn future_time(
     v: &mut FieldViolations,
     field: &str,
     value: Option<&prost_types::Timestamp>,

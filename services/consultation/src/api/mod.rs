@@ -13,9 +13,8 @@ use std::{pin::Pin, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use minhu_grpc::{PageRequest, Principal};
+use minhu_grpc::{Principal, Rpcs, caller, uuid};
 use minhu_proto::consultation::v1::{self as pb, consultation_service_server::ConsultationService};
-use minhu_store::Idempotency;
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -33,11 +32,6 @@ use crate::{
     store::{decisions as decision_store, plans as plan_store},
 };
 
-/// Page size when the caller asks for none.
-const DEFAULT_PAGE: u32 = 50;
-/// Largest page served.
-const MAX_PAGE: u32 = 500;
-
 /// Resource names in NOT_FOUND.
 const PLAN: &str = "minhu.consultation.v1.Plan";
 const PLAN_OPINION: &str = "minhu.consultation.v1.PlanOpinion";
@@ -45,7 +39,6 @@ const DECISION: &str = "minhu.consultation.v1.Decision";
 const DECISION_OPINION: &str = "minhu.consultation.v1.DecisionOpinion";
 
 /// What the handlers share.
-#[derive(Debug)]
 pub struct Deps {
     /// The database.
     pub pool: PgPool,
@@ -61,6 +54,12 @@ pub struct Deps {
     pub scheduler: minhu_deadlines::Deadlines,
     /// The feed's head.
     pub head: Head,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps").field("roster", &self.roster).finish_non_exhaustive()
+    }
 }
 
 /// Consultation's handlers.
@@ -88,43 +87,8 @@ impl Consultation {
 type Reply<T> = Result<Response<T>, Status>;
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-/// The caller and the request's message.
-fn caller<T>(request: Request<T>) -> Result<(Principal, T), ConsultationError> {
-    let principal = Principal::of(&request)?.clone();
-    Ok((principal, request.into_inner()))
-}
-
-/// The idempotency key of a mutating request.
-fn idempotency(
-    method: &str,
-    principal: &Principal,
-    request_id: &str,
-    request: &impl prost::Message,
-) -> Result<Idempotency, ConsultationError> {
-    Ok(Idempotency::for_rpc(
-        format!("minhu.consultation.v1.ConsultationService/{method}"),
-        &principal.subject,
-        request_id,
-        request,
-    )?)
-}
-
-/// One `List` request's paging.
-fn page<K: serde::Serialize + serde::de::DeserializeOwned>(
-    size: i32,
-    token: &str,
-    query: &[&str],
-) -> Result<PageRequest<K>, ConsultationError> {
-    Ok(PageRequest::new(size, token, DEFAULT_PAGE, MAX_PAGE, query)?)
-}
-
-/// A UUID field, or INVALID_ARGUMENT on it.
-fn uuid(field: &str, value: &str) -> Result<Uuid, ConsultationError> {
-    if value.trim().is_empty() {
-        return Err(ConsultationError::field(field, "must not be empty"));
-    }
-    Uuid::parse_str(value.trim()).map_err(|_| ConsultationError::field(field, "is not a valid id"))
-}
+/// The service's RPCs: idempotency scopes and paging.
+static RPCS: Rpcs = Rpcs::new("minhu.consultation.v1.ConsultationService");
 
 /// A plan (locked when `lock`) that `p` may read; NOT_FOUND, exactly as for a missing one,
 /// otherwise.

@@ -12,9 +12,8 @@ use super::{
     Consultation, PLAN_OPINION, caller,
     convert::{self, plan_opinion_pb, plan_pb},
     decisions::{check_streets, reason_missing},
-    idempotency,
     input::{self, NAME_MAX, TEXT_MAX},
-    page, readable_plan, require_department, require_street_leader, uuid,
+    RPCS, readable_plan, require_department, require_street_leader, uuid,
 };
 use crate::{
     domain::{
@@ -24,7 +23,6 @@ use crate::{
         plan,
     },
     error::ConsultationError,
-    shell_wish::write,
     store::{
         journal::{self, Change, Subject},
         plans as store, scope_filters,
@@ -71,11 +69,11 @@ pub(super) async fn create_plan(s: &Consultation, r: Request<pb::CreatePlanReque
     v.check(!input.street_ids.is_empty(), "plan.street_ids", "at least one street is required");
     let opinion_deadline = input::future_time(&mut v, "plan.opinion_deadline", input.opinion_deadline.as_ref(), now);
     v.into_result()?;
-    let key = idempotency("CreatePlan", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreatePlan", &p, &req.request_id, &req)?;
     let roster = s.d.roster.clone();
     let streets = street_ids.clone();
     let lookups = async move { check_streets(&roster, "plan.street_ids", &streets).await };
-    write(&s.d.pool, &key, lookups, move |tx, ()| {
+    minhu_store::write(&s.d.pool, &key, lookups, move |tx, ()| {
         Box::pin(async move {
             let actor = convert::actor(&p);
             let mut plan = Plan {
@@ -124,7 +122,7 @@ pub(super) async fn list_plans(
     v.check(req.kind == 0 || kind.is_some(), "kind", "is not a plan kind");
     v.into_result()?;
     let (stage_key, kind_key, pending_key) = (req.stage.to_string(), req.kind.to_string(), req.opinions_pending_only.to_string());
-    let paging = page::<(chrono::DateTime<chrono::Utc>, Uuid)>(
+    let paging = RPCS.page::<(chrono::DateTime<chrono::Utc>, Uuid)>(
         req.page_size,
         &req.page_token,
         &["plans", &req.street_id, &req.department_id, &stage_key, &kind_key, &pending_key],
@@ -162,11 +160,11 @@ pub(super) async fn update_plan(s: &Consultation, r: Request<pb::UpdatePlanReque
         .wants("opinion_deadline", input.opinion_deadline.is_some())
         .then(|| input::future_time(&mut v, "plan.opinion_deadline", input.opinion_deadline.as_ref(), now));
     v.into_result()?;
-    let key = idempotency("UpdatePlan", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UpdatePlan", &p, &req.request_id, &req)?;
     let roster = s.d.roster.clone();
     let streets = street_ids.clone().unwrap_or_default();
     let lookups = async move { check_streets(&roster, "plan.street_ids", &streets).await };
-    write(&s.d.pool, &key, lookups, move |tx, ()| {
+    minhu_store::write(&s.d.pool, &key, lookups, move |tx, ()| {
         Box::pin(async move {
             let mut plan = readable_plan(tx, &p, id, true).await?;
             require_department(&p, &plan.department_id, "update its plan")?;
@@ -212,8 +210,8 @@ pub(super) async fn advance_plan_stage(
     let note = input::text(&mut v, "note", &req.note, TEXT_MAX, false);
     let next_deadline = input::future_time(&mut v, "next_opinion_deadline", req.next_opinion_deadline.as_ref(), now);
     v.into_result()?;
-    let key = idempotency("AdvancePlanStage", &p, &req.request_id, &req)?;
-    write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
+    let key = RPCS.idempotency("AdvancePlanStage", &p, &req.request_id, &req)?;
+    minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
         Box::pin(async move {
             let mut plan = readable_plan(tx, &p, id, true).await?;
             require_department(&p, &plan.department_id, "complete a stage of its plan")?;
@@ -254,9 +252,9 @@ pub(super) async fn submit_plan_opinion(
     v.check(!(req.no_opinion && verdict == Some(Verdict::Objected)), "no_opinion", "an objection is an opinion");
     let participation = input::text(&mut v, "participation", &req.participation, TEXT_MAX, false);
     v.into_result()?;
-    let key = idempotency("SubmitPlanOpinion", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("SubmitPlanOpinion", &p, &req.request_id, &req)?;
     let now = s.now();
-    write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
+    minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
         Box::pin(async move {
             let mut plan = readable_plan(tx, &p, id, true).await?;
             let street_id = require_street_leader(&p, "give a street's opinion on a plan")?.to_owned();
@@ -304,9 +302,9 @@ pub(super) async fn answer_plan_opinion(
     if reason_required(result) && reason.is_empty() {
         return Err(reason_missing("reason"));
     }
-    let key = idempotency("AnswerPlanOpinion", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("AnswerPlanOpinion", &p, &req.request_id, &req)?;
     let now = s.now();
-    write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
+    minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
         Box::pin(async move {
             let missing = || ConsultationError::not_found(PLAN_OPINION, id);
             let plan_id = store::plan_of_opinion(tx, id).await?.ok_or_else(missing)?;
@@ -345,7 +343,7 @@ pub(super) async fn list_plan_opinions(
         return Err(ConsultationError::field("stage", "is not a plan stage"));
     }
     let stage_key = req.stage.to_string();
-    let paging = page::<(i32, (chrono::DateTime<chrono::Utc>, Uuid))>(
+    let paging = RPCS.page::<(i32, (chrono::DateTime<chrono::Utc>, Uuid))>(
         req.page_size,
         &req.page_token,
         &["plan_opinions", &req.plan_id, &req.street_id, &stage_key],

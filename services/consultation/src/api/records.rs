@@ -9,7 +9,7 @@ use tonic::Request;
 use super::{
     Consultation, caller,
     convert::{self, decision_pb, escalation_pb, plan_opinion_pb, ts},
-    page, readable_decision, readable_plan, uuid,
+    RPCS, readable_decision, readable_plan, uuid,
 };
 use crate::{
     domain::{
@@ -18,7 +18,6 @@ use crate::{
         report::{self, Figures},
     },
     error::ConsultationError,
-    shell_wish::trail,
     store::{decisions, escalations, journal, plans, scope_filters},
 };
 
@@ -38,7 +37,7 @@ pub(super) async fn list_trail_entries(
     r: Request<pb::ListTrailEntriesRequest>,
 ) -> Result<pb::ListTrailEntriesResponse, ConsultationError> {
     let (p, req) = caller(r)?;
-    let paging = page::<i64>(req.page_size, &req.page_token, &["trail", &req.subject_id])?;
+    let paging = RPCS.page::<i64>(req.page_size, &req.page_token, &["trail", &req.subject_id])?;
     let mut conn = s.d.pool.acquire().await?;
     readable_subject(&mut conn, &p, &req.subject_id).await?;
     let subject = req.subject_id.trim().to_lowercase();
@@ -74,7 +73,7 @@ pub(super) async fn verify_trail(
     readable_subject(&mut conn, &p, &req.subject_id).await?;
     let subject = req.subject_id.trim().to_lowercase();
     let entries = journal::trail(&mut conn, &subject, 0, i64::MAX).await?;
-    let v = trail::verify(&subject, &entries);
+    let v = minhu_trail::verify(&subject, &entries);
     Ok(pb::VerifyTrailResponse {
         verified: v.verified,
         entries_checked: v.entries_checked,
@@ -92,7 +91,7 @@ pub(super) async fn list_escalations(
     let kind = convert::escalation_kind(req.kind).map_err(|()| ConsultationError::field("kind", "is not an escalation kind"))?;
     let decision_id = if req.decision_id.trim().is_empty() { None } else { Some(uuid("decision_id", &req.decision_id)?) };
     let kind_key = req.kind.to_string();
-    let paging = page::<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>(
+    let paging = RPCS.page::<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>(
         req.page_size,
         &req.page_token,
         &["escalations", &req.department_id, &req.street_id, &kind_key, &req.decision_id],

@@ -28,20 +28,5 @@ macro_rules! named_enum {
 }
 pub(crate) use named_enum;
 
-/// Why a change is refused: the FAILED_PRECONDITION reason and a description for a person.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// The rule, e.g. `OPINIONS_MISSING`.
-    pub reason: &'static str,
-    /// What it is about, e.g. `streets/zhongnanlu`.
-    pub subject: String,
-    /// Why, lowercase.
-    pub description: String,
-}
-
-impl Refusal {
-    /// A refusal of `reason` about `subject`.
-    pub fn new(reason: &'static str, subject: impl Into<String>, description: impl Into<String>) -> Self {
-        Self { reason, subject: subject.into(), description: description.into() }
-    }
-}
+/// Why a change is refused: the shell's refusal (reason, subject, description).
+pub use minhu_grpc::Refusal;

@@ -76,7 +76,7 @@ pub async fn list(
     after: Option<Position>,
     limit: i64,
 ) -> Result<(Vec<Decision>, i64), sqlx::Error> {
-    let (total,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM decisions WHERE {WHERE}"))
+    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM decisions WHERE {WHERE}")))
         .bind(&filter.street_id)
         .bind(&filter.department_id)
         .bind(&filter.states)
@@ -85,10 +85,10 @@ pub async fn list(
         .bind(&scope.1)
         .fetch_one(&mut *conn)
         .await?;
-    let rows: Vec<(Json<Decision>,)> = sqlx::query_as(&format!(
+    let rows: Vec<(Json<Decision>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT doc FROM decisions WHERE {WHERE} AND ($7::timestamptz IS NULL OR (create_time, id) < ($7, $8)) \
          ORDER BY create_time DESC, id DESC LIMIT $9"
-    ))
+    )))
     .bind(&filter.street_id)
     .bind(&filter.department_id)
     .bind(&filter.states)
@@ -168,17 +168,17 @@ pub async fn list_opinions(
     limit: i64,
 ) -> Result<(Vec<DecisionOpinion>, i64), sqlx::Error> {
     const WHERE: &str = "decision_id = $1 AND ($2::text IS NULL OR street_id = $2) AND (NOT $3 OR NOT answered)";
-    let (total,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM decision_opinions WHERE {WHERE}"))
+    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM decision_opinions WHERE {WHERE}")))
         .bind(decision_id)
         .bind(street_id)
         .bind(pending_only)
         .fetch_one(&mut *conn)
         .await?;
     let (street, position) = after.map_or((None, None), |(s, p)| (Some(s), Some(p)));
-    let rows: Vec<(Json<DecisionOpinion>,)> = sqlx::query_as(&format!(
+    let rows: Vec<(Json<DecisionOpinion>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT doc FROM decision_opinions WHERE {WHERE} \
          AND ($4::text IS NULL OR (street_id, create_time, id) > ($4, $5, $6)) ORDER BY street_id, create_time, id LIMIT $7"
-    ))
+    )))
     .bind(decision_id)
     .bind(street_id)
     .bind(pending_only)

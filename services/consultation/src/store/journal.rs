@@ -12,10 +12,9 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{
-    domain::model::Actor,
-    shell_wish::trail::{self, EntryContent, StoredEntry, canonical_json},
-};
+use minhu_trail::{EntryContent, StoredEntry, canonical_json};
+
+use crate::domain::model::Actor;
 
 /// The channel watches LISTEN on; the payload is the event's sequence.
 pub const CHANNEL: &str = "minhu_consultation_events";
@@ -75,7 +74,7 @@ pub async fn record(tx: &mut PgConnection, change: Change) -> Result<i64, sqlx::
     let subject_id = change.subject.id().to_string();
     let table = change.subject.table();
     let (length, head): (i64, String) =
-        sqlx::query_as(&format!("SELECT trail_length, trail_head FROM {table} WHERE id = $1"))
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT trail_length, trail_head FROM {table} WHERE id = $1")))
             .bind(change.subject.id())
             .fetch_one(&mut *tx)
             .await?;
@@ -88,7 +87,7 @@ pub async fn record(tx: &mut PgConnection, change: Change) -> Result<i64, sqlx::
     let event_type = change.event_type.as_str_name();
     let (actor_json, before_json, after_json) =
         (canonical_json(&change.actor), canonical_json(&change.before), canonical_json(&change.after));
-    let hash = trail::hash(&EntryContent {
+    let hash = minhu_trail::hash(&EntryContent {
         prev_hash: &head,
         subject_id: &subject_id,
         sequence,
@@ -137,7 +136,7 @@ pub async fn record(tx: &mut PgConnection, change: Change) -> Result<i64, sqlx::
     .bind(message.encode_to_vec())
     .execute(&mut *tx)
     .await?;
-    sqlx::query(&format!("UPDATE {table} SET trail_length = $2, trail_head = $3 WHERE id = $1"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {table} SET trail_length = $2, trail_head = $3 WHERE id = $1")))
         .bind(change.subject.id())
         .bind(sequence)
         .bind(&hash)

@@ -78,7 +78,7 @@ pub async fn list(
     after: Option<Position>,
     limit: i64,
 ) -> Result<(Vec<Plan>, i64), sqlx::Error> {
-    let (total,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM plans WHERE {WHERE}"))
+    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM plans WHERE {WHERE}")))
         .bind(&filter.street_id)
         .bind(&filter.department_id)
         .bind(filter.stage.map(PlanStage::as_str))
@@ -88,10 +88,10 @@ pub async fn list(
         .bind(&scope.1)
         .fetch_one(&mut *conn)
         .await?;
-    let rows: Vec<(Json<Plan>,)> = sqlx::query_as(&format!(
+    let rows: Vec<(Json<Plan>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT doc FROM plans WHERE {WHERE} AND ($8::timestamptz IS NULL OR (create_time, id) < ($8, $9)) \
          ORDER BY create_time DESC, id DESC LIMIT $10"
-    ))
+    )))
     .bind(&filter.street_id)
     .bind(&filter.department_id)
     .bind(filter.stage.map(PlanStage::as_str))
@@ -164,16 +164,16 @@ pub async fn list_opinions(
     // Stages sort by their order, not their names.
     const RANK: &str = "array_position(ARRAY['PLAN_STAGE_DRAFTING','PLAN_STAGE_CONSTRUCTION','PLAN_STAGE_ACCEPTANCE'], stage)";
     const WHERE: &str = "plan_id = $1 AND ($2::text IS NULL OR street_id = $2) AND ($3::text IS NULL OR stage = $3)";
-    let (total,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM plan_opinions WHERE {WHERE}"))
+    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM plan_opinions WHERE {WHERE}")))
         .bind(plan_id)
         .bind(street_id)
         .bind(stage.map(PlanStage::as_str))
         .fetch_one(&mut *conn)
         .await?;
-    let rows: Vec<(Json<PlanOpinion>,)> = sqlx::query_as(&format!(
+    let rows: Vec<(Json<PlanOpinion>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT doc FROM plan_opinions WHERE {WHERE} \
          AND ($4::int IS NULL OR ({RANK}, create_time, id) > ($4, $5, $6)) ORDER BY {RANK}, create_time, id LIMIT $7"
-    ))
+    )))
     .bind(plan_id)
     .bind(street_id)
     .bind(stage.map(PlanStage::as_str))
