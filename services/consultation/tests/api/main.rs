@@ -1,0 +1,11 @@
+//! Consultation over real gRPC against a real Postgres and a real roster (seeded with the
+//! Wuchang district): one test binary, one module per area.
+
+// Helpers are `pub` for the sibling modules of this one test crate.
+#![allow(unreachable_pub)]
+mod decisions;
+mod deadlines;
+mod helpers;
+mod plans;
+mod rules;
+mod trail;
