@@ -26,7 +26,10 @@ fn failure(status: tonic::Status) -> RosterFailure {
         Code::NotFound => RosterFailure::NotFound,
         Code::InvalidArgument => RosterFailure::Invalid(status.message().to_owned()),
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::ResourceExhausted => {
-            RosterFailure::Other(ConsultationError::Unavailable(format!("the roster is not reachable: {}", status.message())))
+            RosterFailure::Other(ConsultationError::Unavailable(format!(
+                "the roster is not reachable: {}",
+                status.message()
+            )))
         }
         Code::Unauthenticated | Code::PermissionDenied => RosterFailure::Other(ConsultationError::Unavailable(
             "the roster refused consultation's service identity; check MINHU_CONSULTATION_SERVICE_TOKEN".into(),

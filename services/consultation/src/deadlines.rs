@@ -16,7 +16,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use minhu_deadlines::{Clock, Deadline, DeadlineEngine, DeadlineError, Deadlines, EngineConfig, Handler, HandlerError, NewDeadline};
+use minhu_deadlines::{
+    Clock, Deadline, DeadlineEngine, DeadlineError, Deadlines, EngineConfig, Handler, HandlerError, NewDeadline,
+};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 

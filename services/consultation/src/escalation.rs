@@ -30,7 +30,11 @@ pub const DISTRICT: &str = "district";
 /// The reply deadline of `decision_id` passed at `now`: one escalation per silent street
 /// (addressed to its leaders, the department's and the district), the decision marked
 /// reply-overdue and moved on. Returns whether anything was recorded.
-pub async fn reply_overdue(tx: &mut PgConnection, decision_id: Uuid, now: DateTime<Utc>) -> Result<bool, ConsultationError> {
+pub async fn reply_overdue(
+    tx: &mut PgConnection,
+    decision_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, ConsultationError> {
     let Some(mut d) = decisions::get(tx, decision_id, true).await? else { return Ok(false) };
     if d.state != DecisionState::Soliciting || now <= d.reply_deadline {
         return Ok(false);
@@ -56,36 +60,42 @@ pub async fn reply_overdue(tx: &mut PgConnection, decision_id: Uuid, now: DateTi
             ],
         };
         escalations::insert(tx, &e).await?;
-        journal::record(tx, Change {
-            subject: Subject::Decision(decision_id),
-            department_id: d.department_id.clone(),
-            street_ids: d.street_ids.clone(),
-            street_id: street.clone(),
-            event_type: Ev::ReplyOverdue,
-            actor: Actor::service(),
-            occur_time: now,
-            before: json!({}),
-            after: json!({"escalation": e}),
-            record: Record::Escalation(escalation_pb(&e)),
-        })
+        journal::record(
+            tx,
+            Change {
+                subject: Subject::Decision(decision_id),
+                department_id: d.department_id.clone(),
+                street_ids: d.street_ids.clone(),
+                street_id: street.clone(),
+                event_type: Ev::ReplyOverdue,
+                actor: Actor::service(),
+                occur_time: now,
+                before: json!({}),
+                after: json!({"escalation": e}),
+                record: Record::Escalation(escalation_pb(&e)),
+            },
+        )
         .await?;
     }
     d.pending_street_ids = silent;
     d.reply_overdue = !d.pending_street_ids.is_empty();
     d.update_time = now;
     decisions::update(tx, &d).await?;
-    journal::record(tx, Change {
-        subject: Subject::Decision(decision_id),
-        department_id: d.department_id.clone(),
-        street_ids: d.street_ids.clone(),
-        street_id: String::new(),
-        event_type: Ev::DecisionStateChanged,
-        actor: Actor::service(),
-        occur_time: now,
-        before,
-        after: json!({"state": d.state, "reply_overdue": d.reply_overdue}),
-        record: Record::Decision(decision_pb(&d)),
-    })
+    journal::record(
+        tx,
+        Change {
+            subject: Subject::Decision(decision_id),
+            department_id: d.department_id.clone(),
+            street_ids: d.street_ids.clone(),
+            street_id: String::new(),
+            event_type: Ev::DecisionStateChanged,
+            actor: Actor::service(),
+            occur_time: now,
+            before,
+            after: json!({"state": d.state, "reply_overdue": d.reply_overdue}),
+            record: Record::Decision(decision_pb(&d)),
+        },
+    )
     .await?;
     Ok(true)
 }
@@ -93,7 +103,11 @@ pub async fn reply_overdue(tx: &mut PgConnection, decision_id: Uuid, now: DateTi
 /// The answer deadline of opinion `opinion_id` passed at `now` unanswered: an escalation
 /// addressed to the department's leaders and the district, the item marked overdue.
 /// Returns whether anything was recorded.
-pub async fn answer_overdue(tx: &mut PgConnection, opinion_id: Uuid, now: DateTime<Utc>) -> Result<bool, ConsultationError> {
+pub async fn answer_overdue(
+    tx: &mut PgConnection,
+    opinion_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, ConsultationError> {
     let Some(decision_id) = decisions::decision_of_opinion(tx, opinion_id).await? else { return Ok(false) };
     let Some(d) = decisions::get(tx, decision_id, true).await? else { return Ok(false) };
     let opinions = decisions::opinions(tx, decision_id, true).await?;
@@ -115,18 +129,21 @@ pub async fn answer_overdue(tx: &mut PgConnection, opinion_id: Uuid, now: DateTi
         addressed_to: vec![format!("department/{}/leaders", d.department_id), DISTRICT.into()],
     };
     escalations::insert(tx, &e).await?;
-    journal::record(tx, Change {
-        subject: Subject::Decision(decision_id),
-        department_id: d.department_id.clone(),
-        street_ids: d.street_ids.clone(),
-        street_id: o.street_id.clone(),
-        event_type: Ev::AnswerOverdue,
-        actor: Actor::service(),
-        occur_time: now,
-        before: json!({"opinion": {"id": o.id, "answer_overdue": false}}),
-        after: json!({"opinion": {"id": o.id, "answer_overdue": true}, "escalation": e}),
-        record: Record::Escalation(escalation_pb(&e)),
-    })
+    journal::record(
+        tx,
+        Change {
+            subject: Subject::Decision(decision_id),
+            department_id: d.department_id.clone(),
+            street_ids: d.street_ids.clone(),
+            street_id: o.street_id.clone(),
+            event_type: Ev::AnswerOverdue,
+            actor: Actor::service(),
+            occur_time: now,
+            before: json!({"opinion": {"id": o.id, "answer_overdue": false}}),
+            after: json!({"opinion": {"id": o.id, "answer_overdue": true}, "escalation": e}),
+            record: Record::Escalation(escalation_pb(&e)),
+        },
+    )
     .await?;
     Ok(true)
 }

@@ -33,8 +33,8 @@ pub mod store;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-pub use minhu_deadlines::{Clock, ManualClock, SystemClock};
 use minhu_deadlines::{CalendarConfig, DeadlineEngine, Deadlines, WorkCalendar};
+pub use minhu_deadlines::{Clock, ManualClock, SystemClock};
 use minhu_grpc::{
     AuthConfig, Authenticator, ConfigError, GrpcServer, ServerConfig, ServiceIdentity,
     config::{listen_addr, optional, parsed, required},
@@ -44,7 +44,6 @@ use minhu_proto::consultation::v1::consultation_service_server::ConsultationServ
 use minhu_store::DatabaseConfig;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-
 
 /// The name this service acts under towards the roster.
 pub const SERVICE_NAME: &str = "minhu-consultation";
@@ -171,8 +170,7 @@ impl Config {
     ///   `MINHU_CONSULTATION_FIRE_DEADLINES` (default `true`).
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut database = DatabaseConfig::new(required("MINHU_CONSULTATION_DATABASE_URL")?);
-        database.max_connections =
-            parsed("MINHU_CONSULTATION_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
+        database.max_connections = parsed("MINHU_CONSULTATION_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_CONSULTATION_SERVICE_TOKEN") {
             Some(token) => ServiceIdentity::with_token(SERVICE_NAME, token),

@@ -6,8 +6,8 @@ use minhu_proto::{common::v1 as common, consultation::v1 as pb};
 use prost_types::Timestamp;
 
 use crate::domain::model::{
-    AdoptionResult, Actor, Answer, ComplianceIssue, Decision, DecisionKind, DecisionOpinion, DecisionState,
-    Escalation, EscalationKind, Flag, Plan, PlanKind, PlanOpinion, PlanStage, Stance, Verdict,
+    Actor, AdoptionResult, Answer, ComplianceIssue, Decision, DecisionKind, DecisionOpinion, DecisionState, Escalation,
+    EscalationKind, Flag, Plan, PlanKind, PlanOpinion, PlanStage, Stance, Verdict,
 };
 
 /// A protobuf timestamp.
@@ -275,20 +275,21 @@ pub fn adoption(value: i32) -> Option<AdoptionResult> {
     }
 }
 
-/// The domain verdict; `Ok(None)` for UNSPECIFIED, `Err` for an unknown number.
-pub fn verdict(value: i32) -> Result<Option<Verdict>, ()> {
-    match pb::AcceptanceVerdict::try_from(value).map_err(|_| ())? {
-        pb::AcceptanceVerdict::SignedOff => Ok(Some(Verdict::SignedOff)),
-        pb::AcceptanceVerdict::Objected => Ok(Some(Verdict::Objected)),
-        pb::AcceptanceVerdict::Unspecified => Ok(None),
+/// The domain verdict; `None` for UNSPECIFIED (the shell's screen refuses unknown numbers
+/// before a handler runs).
+pub fn verdict(value: i32) -> Option<Verdict> {
+    match pb::AcceptanceVerdict::try_from(value).ok()? {
+        pb::AcceptanceVerdict::SignedOff => Some(Verdict::SignedOff),
+        pb::AcceptanceVerdict::Objected => Some(Verdict::Objected),
+        pb::AcceptanceVerdict::Unspecified => None,
     }
 }
 
-/// The domain escalation kind; `Ok(None)` for UNSPECIFIED, `Err` for unknown.
-pub fn escalation_kind(value: i32) -> Result<Option<EscalationKind>, ()> {
-    match pb::EscalationKind::try_from(value).map_err(|_| ())? {
-        pb::EscalationKind::ReplyOverdue => Ok(Some(EscalationKind::ReplyOverdue)),
-        pb::EscalationKind::AnswerOverdue => Ok(Some(EscalationKind::AnswerOverdue)),
-        pb::EscalationKind::Unspecified => Ok(None),
+/// The domain escalation kind; `None` for UNSPECIFIED (unknown numbers are screened).
+pub fn escalation_kind(value: i32) -> Option<EscalationKind> {
+    match pb::EscalationKind::try_from(value).ok()? {
+        pb::EscalationKind::ReplyOverdue => Some(EscalationKind::ReplyOverdue),
+        pb::EscalationKind::AnswerOverdue => Some(EscalationKind::AnswerOverdue),
+        pb::EscalationKind::Unspecified => None,
     }
 }

@@ -9,10 +9,10 @@ use tonic::Request;
 use uuid::Uuid;
 
 use super::{
-    Consultation, DECISION_OPINION, caller,
+    Consultation, DECISION_OPINION, RPCS, caller,
     convert::{self, decision_opinion_pb, decision_pb},
     input::{self, NAME_MAX, PlaceInput, TEXT_MAX},
-    RPCS, readable_decision, require_department, require_street_leader, uuid,
+    readable_decision, require_department, require_street_leader, uuid,
 };
 use crate::{
     clients::{Roster, RosterFailure},
@@ -24,8 +24,9 @@ use crate::{
     },
     error::ConsultationError,
     store::{
-        decisions as store, scope_filters,
+        decisions as store,
         journal::{self, Change, Subject},
+        scope_filters,
     },
 };
 
@@ -39,7 +40,12 @@ pub(super) async fn resolve_places(
     let mut out = Vec::new();
     for (i, (name, latitude, longitude)) in places.iter().enumerate() {
         match roster.resolve_location(*latitude, *longitude).await {
-            Ok(r) => out.push(Place { name: name.clone(), latitude: *latitude, longitude: *longitude, street_id: r.street_id }),
+            Ok(r) => out.push(Place {
+                name: name.clone(),
+                latitude: *latitude,
+                longitude: *longitude,
+                street_id: r.street_id,
+            }),
             Err(RosterFailure::NotFound | RosterFailure::Invalid(_)) => {
                 v.add(format!("{field}[{i}].location"), "lies in no street of the district");
             }
@@ -62,7 +68,9 @@ pub(super) async fn check_streets(roster: &Roster, field: &str, ids: &[String]) 
                 format!("street `{id}` is no longer active"),
             )),
             Ok(_) => {}
-            Err(RosterFailure::NotFound | RosterFailure::Invalid(_)) => v.add(format!("{field}[{i}]"), "is not a street"),
+            Err(RosterFailure::NotFound | RosterFailure::Invalid(_)) => {
+                v.add(format!("{field}[{i}]"), "is not a street")
+            }
             Err(RosterFailure::Other(e)) => return Err(e),
         }
     }
@@ -82,7 +90,10 @@ struct NewDecision {
     reply_working_days: u32,
 }
 
-fn new_decision(d: Option<&pb::Decision>, now: chrono::DateTime<chrono::Utc>) -> Result<NewDecision, ConsultationError> {
+fn new_decision(
+    d: Option<&pb::Decision>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<NewDecision, ConsultationError> {
     let Some(d) = d else { return Err(ConsultationError::field("decision", "is required")) };
     let mut v = FieldViolations::new();
     let kind = convert::decision_kind(d.kind);
@@ -101,7 +112,13 @@ fn new_decision(d: Option<&pb::Decision>, now: chrono::DateTime<chrono::Utc>) ->
         .map(|(i, x)| Document {
             id: input::text(&mut v, &format!("decision.documents[{i}].id"), &x.id, 64, true),
             file_name: input::text(&mut v, &format!("decision.documents[{i}].file_name"), &x.file_name, NAME_MAX, true),
-            content_type: input::text(&mut v, &format!("decision.documents[{i}].content_type"), &x.content_type, 100, false),
+            content_type: input::text(
+                &mut v,
+                &format!("decision.documents[{i}].content_type"),
+                &x.content_type,
+                100,
+                false,
+            ),
             size_bytes: x.size_bytes.max(0),
             sha256: input::text(&mut v, &format!("decision.documents[{i}].sha256"), &x.sha256, 64, false),
         })
@@ -127,7 +144,15 @@ fn new_decision(d: Option<&pb::Decision>, now: chrono::DateTime<chrono::Utc>) ->
 }
 
 /// The journal entry of a change to `d`.
-fn change(d: &Decision, street_id: &str, event_type: Ev, actor: &Actor, before: serde_json::Value, after: serde_json::Value, record: Record) -> Change {
+fn change(
+    d: &Decision,
+    street_id: &str,
+    event_type: Ev,
+    actor: &Actor,
+    before: serde_json::Value,
+    after: serde_json::Value,
+    record: Record,
+) -> Change {
     Change {
         subject: Subject::Decision(d.id),
         department_id: d.department_id.clone(),
@@ -192,7 +217,11 @@ pub(super) async fn create_decision(
             decision::settle(&mut d, &[], now);
             store::insert(tx, &d).await?;
             let after = json!({"decision": d});
-            journal::record(tx, change(&d, "", Ev::DecisionCreated, &actor, json!({}), after, Record::Decision(decision_pb(&d)))).await?;
+            journal::record(
+                tx,
+                change(&d, "", Ev::DecisionCreated, &actor, json!({}), after, Record::Decision(decision_pb(&d))),
+            )
+            .await?;
             staged_tx.schedule(tx, deadlines::reply(d.id, d.reply_deadline)).await?;
             Ok(decision_pb(&d))
         })
@@ -294,9 +323,33 @@ pub(super) async fn submit_decision_opinion(
             d.update_time = now;
             store::update(tx, &d).await?;
             let actor = convert::actor(&p);
-            journal::record(tx, change(&d, &street_id, Ev::DecisionOpinionSubmitted, &actor, json!({}), json!({"opinion": o}), Record::DecisionOpinion(decision_opinion_pb(&o)))).await?;
+            journal::record(
+                tx,
+                change(
+                    &d,
+                    &street_id,
+                    Ev::DecisionOpinionSubmitted,
+                    &actor,
+                    json!({}),
+                    json!({"opinion": o}),
+                    Record::DecisionOpinion(decision_opinion_pb(&o)),
+                ),
+            )
+            .await?;
             if d.state != before_state {
-                journal::record(tx, change(&d, "", Ev::DecisionStateChanged, &actor, json!({"state": before_state}), json!({"state": d.state}), Record::Decision(decision_pb(&d)))).await?;
+                journal::record(
+                    tx,
+                    change(
+                        &d,
+                        "",
+                        Ev::DecisionStateChanged,
+                        &actor,
+                        json!({"state": before_state}),
+                        json!({"state": d.state}),
+                        Record::Decision(decision_pb(&d)),
+                    ),
+                )
+                .await?;
             }
             staged_tx.schedule(tx, deadlines::answer(o.id, o.answer_deadline)).await?;
             if d.pending_street_ids.is_empty() {
@@ -355,9 +408,33 @@ pub(super) async fn record_adoption(
             decision::settle(&mut d, &opinions, now);
             d.update_time = now;
             store::update(tx, &d).await?;
-            journal::record(tx, change(&d, &o.street_id, Ev::AdoptionRecorded, &actor, json!({"opinion": {"id": o.id, "adoption": null}}), json!({"opinion": {"id": o.id, "adoption": o.adoption}}), Record::DecisionOpinion(decision_opinion_pb(&o)))).await?;
+            journal::record(
+                tx,
+                change(
+                    &d,
+                    &o.street_id,
+                    Ev::AdoptionRecorded,
+                    &actor,
+                    json!({"opinion": {"id": o.id, "adoption": null}}),
+                    json!({"opinion": {"id": o.id, "adoption": o.adoption}}),
+                    Record::DecisionOpinion(decision_opinion_pb(&o)),
+                ),
+            )
+            .await?;
             if d.state != before_state {
-                journal::record(tx, change(&d, "", Ev::DecisionStateChanged, &actor, json!({"state": before_state}), json!({"state": d.state}), Record::Decision(decision_pb(&d)))).await?;
+                journal::record(
+                    tx,
+                    change(
+                        &d,
+                        "",
+                        Ev::DecisionStateChanged,
+                        &actor,
+                        json!({"state": before_state}),
+                        json!({"state": d.state}),
+                        Record::Decision(decision_pb(&d)),
+                    ),
+                )
+                .await?;
             }
             staged_tx.cancel(tx, deadlines::ANSWER, o.id).await?;
             Ok(decision_opinion_pb(&o))
@@ -384,7 +461,8 @@ pub(super) async fn list_decision_opinions(
     readable_decision(&mut conn, &p, id, false).await?;
     let street = Some(req.street_id.trim()).filter(|x| !x.is_empty());
     let (mut rows, total) =
-        store::list_opinions(&mut conn, id, street, req.adoption_pending_only, paging.after.clone(), paging.limit()).await?;
+        store::list_opinions(&mut conn, id, street, req.adoption_pending_only, paging.after.clone(), paging.limit())
+            .await?;
     let next_page_token = paging.finish(&mut rows, |o| (o.street_id.clone(), (o.create_time, o.id)));
     Ok(pb::ListDecisionOpinionsResponse {
         opinions: rows.iter().map(decision_opinion_pb).collect(),

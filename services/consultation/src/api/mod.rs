@@ -92,7 +92,12 @@ static RPCS: Rpcs = Rpcs::new("minhu.consultation.v1.ConsultationService");
 
 /// A plan (locked when `lock`) that `p` may read; NOT_FOUND, exactly as for a missing one,
 /// otherwise.
-async fn readable_plan(conn: &mut PgConnection, p: &Principal, id: Uuid, lock: bool) -> Result<Plan, ConsultationError> {
+async fn readable_plan(
+    conn: &mut PgConnection,
+    p: &Principal,
+    id: Uuid,
+    lock: bool,
+) -> Result<Plan, ConsultationError> {
     match plan_store::get(conn, id, lock).await? {
         Some(plan) if access::may_read(p, &plan.department_id, &plan.street_ids) => Ok(plan),
         _ => Err(ConsultationError::not_found(PLAN, id)),

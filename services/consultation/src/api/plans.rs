@@ -9,11 +9,11 @@ use tonic::Request;
 use uuid::Uuid;
 
 use super::{
-    Consultation, PLAN_OPINION, caller,
+    Consultation, PLAN_OPINION, RPCS, caller,
     convert::{self, plan_opinion_pb, plan_pb},
     decisions::{check_streets, reason_missing},
     input::{self, NAME_MAX, TEXT_MAX},
-    RPCS, readable_plan, require_department, require_street_leader, uuid,
+    readable_plan, require_department, require_street_leader, uuid,
 };
 use crate::{
     domain::{
@@ -53,7 +53,10 @@ fn change(
     }
 }
 
-pub(super) async fn create_plan(s: &Consultation, r: Request<pb::CreatePlanRequest>) -> Result<pb::Plan, ConsultationError> {
+pub(super) async fn create_plan(
+    s: &Consultation,
+    r: Request<pb::CreatePlanRequest>,
+) -> Result<pb::Plan, ConsultationError> {
     let (p, req) = caller(r)?;
     let department_id = access::department_of(&p)
         .ok_or_else(|| ConsultationError::denied("only a department creates a plan"))?
@@ -96,7 +99,11 @@ pub(super) async fn create_plan(s: &Consultation, r: Request<pb::CreatePlanReque
             plan::settle(&mut plan, &[]);
             store::insert(tx, &plan).await?;
             let after = json!({"plan": plan});
-            journal::record(tx, change(&plan, "", Ev::PlanCreated, &actor, json!({}), after, Record::Plan(plan_pb(&plan)))).await?;
+            journal::record(
+                tx,
+                change(&plan, "", Ev::PlanCreated, &actor, json!({}), after, Record::Plan(plan_pb(&plan))),
+            )
+            .await?;
             Ok(plan_pb(&plan))
         })
     })
@@ -121,7 +128,8 @@ pub(super) async fn list_plans(
     let kind = convert::plan_kind(req.kind);
     v.check(req.kind == 0 || kind.is_some(), "kind", "is not a plan kind");
     v.into_result()?;
-    let (stage_key, kind_key, pending_key) = (req.stage.to_string(), req.kind.to_string(), req.opinions_pending_only.to_string());
+    let (stage_key, kind_key, pending_key) =
+        (req.stage.to_string(), req.kind.to_string(), req.opinions_pending_only.to_string());
     let paging = RPCS.page::<(chrono::DateTime<chrono::Utc>, Uuid)>(
         req.page_size,
         &req.page_token,
@@ -141,14 +149,19 @@ pub(super) async fn list_plans(
     Ok(pb::ListPlansResponse { plans: rows.iter().map(plan_pb).collect(), next_page_token, total_size: total as i32 })
 }
 
-pub(super) async fn update_plan(s: &Consultation, r: Request<pb::UpdatePlanRequest>) -> Result<pb::Plan, ConsultationError> {
+pub(super) async fn update_plan(
+    s: &Consultation,
+    r: Request<pb::UpdatePlanRequest>,
+) -> Result<pb::Plan, ConsultationError> {
     let (p, req) = caller(r)?;
     let Some(input) = req.plan.as_ref() else { return Err(ConsultationError::field("plan", "is required")) };
     let id = uuid("plan.id", &input.id)?;
     let paths = UpdatePaths::new(req.update_mask.as_ref(), &["name", "description", "street_ids", "opinion_deadline"])?;
     let now = s.now();
     let mut v = FieldViolations::new();
-    let name = paths.wants("name", !input.name.is_empty()).then(|| input::text(&mut v, "plan.name", &input.name, NAME_MAX, true));
+    let name = paths
+        .wants("name", !input.name.is_empty())
+        .then(|| input::text(&mut v, "plan.name", &input.name, NAME_MAX, true));
     let description = paths
         .wants("description", !input.description.is_empty())
         .then(|| input::text(&mut v, "plan.description", &input.description, TEXT_MAX, true));
@@ -216,7 +229,8 @@ pub(super) async fn advance_plan_stage(
             let mut plan = readable_plan(tx, &p, id, true).await?;
             require_department(&p, &plan.department_id, "complete a stage of its plan")?;
             let opinions = store::opinions(tx, id, true).await?;
-            let next = plan::advance(&plan, &opinions, expected.expect("checked")).map_err(ConsultationError::FailedPrecondition)?;
+            let next = plan::advance(&plan, &opinions, expected.expect("checked"))
+                .map_err(ConsultationError::FailedPrecondition)?;
             let actor = convert::actor(&p);
             let from = plan.stage;
             plan.history.push(StageTransition { from, to: next, by: actor.clone(), time: now, note });
@@ -225,7 +239,19 @@ pub(super) async fn advance_plan_stage(
             plan::settle(&mut plan, &opinions);
             plan.update_time = now;
             store::update(tx, &plan).await?;
-            journal::record(tx, change(&plan, "", Ev::PlanStageAdvanced, &actor, json!({"stage": from}), json!({"stage": next}), Record::Plan(plan_pb(&plan)))).await?;
+            journal::record(
+                tx,
+                change(
+                    &plan,
+                    "",
+                    Ev::PlanStageAdvanced,
+                    &actor,
+                    json!({"stage": from}),
+                    json!({"stage": next}),
+                    Record::Plan(plan_pb(&plan)),
+                ),
+            )
+            .await?;
             Ok(plan_pb(&plan))
         })
     })
@@ -240,10 +266,7 @@ pub(super) async fn submit_plan_opinion(
     let id = uuid("plan_id", &req.plan_id)?;
     let mut v = FieldViolations::new();
     let stance = convert::stance(req.stance);
-    let verdict = convert::verdict(req.acceptance).unwrap_or_else(|()| {
-        v.add("acceptance", "is not an acceptance verdict");
-        None
-    });
+    let verdict = convert::verdict(req.acceptance);
     // "No opinion" and a sign-off may say nothing; everything else says what it means.
     let may_be_silent = req.no_opinion || verdict == Some(Verdict::SignedOff);
     let text = input::text(&mut v, "text", &req.text, TEXT_MAX, !may_be_silent);
@@ -280,7 +303,19 @@ pub(super) async fn submit_plan_opinion(
             plan::settle(&mut plan, &opinions);
             plan.update_time = now;
             store::update(tx, &plan).await?;
-            journal::record(tx, change(&plan, &street_id, Ev::PlanOpinionSubmitted, &actor, json!({}), json!({"opinion": o}), Record::PlanOpinion(plan_opinion_pb(&o)))).await?;
+            journal::record(
+                tx,
+                change(
+                    &plan,
+                    &street_id,
+                    Ev::PlanOpinionSubmitted,
+                    &actor,
+                    json!({}),
+                    json!({"opinion": o}),
+                    Record::PlanOpinion(plan_opinion_pb(&o)),
+                ),
+            )
+            .await?;
             Ok(plan_opinion_pb(&o))
         })
     })
@@ -316,7 +351,12 @@ pub(super) async fn answer_plan_opinion(
             let mut opinions = store::opinions(tx, plan_id, true).await?;
             let o = opinions.iter_mut().find(|o| o.id == id).ok_or_else(missing)?;
             if o.answer.is_some() {
-                return Err(crate::domain::Refusal::new("ALREADY_RECORDED", format!("planOpinions/{id}"), "the answer to this opinion was already recorded").into());
+                return Err(crate::domain::Refusal::new(
+                    "ALREADY_RECORDED",
+                    format!("planOpinions/{id}"),
+                    "the answer to this opinion was already recorded",
+                )
+                .into());
             }
             let actor = convert::actor(&p);
             o.answer = Some(Answer { result, reason, recorded_by: actor.clone(), record_time: now });
@@ -325,7 +365,19 @@ pub(super) async fn answer_plan_opinion(
             plan::settle(&mut plan, &opinions);
             plan.update_time = now;
             store::update(tx, &plan).await?;
-            journal::record(tx, change(&plan, &o.street_id, Ev::PlanOpinionAnswered, &actor, json!({"opinion": {"id": o.id, "answer": null}}), json!({"opinion": {"id": o.id, "answer": o.answer}}), Record::PlanOpinion(plan_opinion_pb(&o)))).await?;
+            journal::record(
+                tx,
+                change(
+                    &plan,
+                    &o.street_id,
+                    Ev::PlanOpinionAnswered,
+                    &actor,
+                    json!({"opinion": {"id": o.id, "answer": null}}),
+                    json!({"opinion": {"id": o.id, "answer": o.answer}}),
+                    Record::PlanOpinion(plan_opinion_pb(&o)),
+                ),
+            )
+            .await?;
             Ok(plan_opinion_pb(&o))
         })
     })

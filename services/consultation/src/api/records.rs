@@ -7,9 +7,9 @@ use sqlx::PgConnection;
 use tonic::Request;
 
 use super::{
-    Consultation, caller,
+    Consultation, RPCS, caller,
     convert::{self, decision_pb, escalation_pb, plan_opinion_pb, ts},
-    RPCS, readable_decision, readable_plan, uuid,
+    readable_decision, readable_plan, uuid,
 };
 use crate::{
     domain::{
@@ -88,8 +88,9 @@ pub(super) async fn list_escalations(
     r: Request<pb::ListEscalationsRequest>,
 ) -> Result<pb::ListEscalationsResponse, ConsultationError> {
     let (p, req) = caller(r)?;
-    let kind = convert::escalation_kind(req.kind).map_err(|()| ConsultationError::field("kind", "is not an escalation kind"))?;
-    let decision_id = if req.decision_id.trim().is_empty() { None } else { Some(uuid("decision_id", &req.decision_id)?) };
+    let kind = convert::escalation_kind(req.kind);
+    let decision_id =
+        if req.decision_id.trim().is_empty() { None } else { Some(uuid("decision_id", &req.decision_id)?) };
     let kind_key = req.kind.to_string();
     let paging = RPCS.page::<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>(
         req.page_size,
@@ -141,15 +142,27 @@ pub(super) async fn get_consultation_report(
     if !p.is_district() {
         return Err(ConsultationError::denied("only the district reads the consultation report"));
     }
-    let start = req.start_time.as_ref().map(|t| convert::from_ts(t).ok_or_else(|| ConsultationError::field("start_time", "is not a valid time"))).transpose()?;
-    let end = req.end_time.as_ref().map(|t| convert::from_ts(t).ok_or_else(|| ConsultationError::field("end_time", "is not a valid time"))).transpose()?;
+    let start = req
+        .start_time
+        .as_ref()
+        .map(|t| convert::from_ts(t).ok_or_else(|| ConsultationError::field("start_time", "is not a valid time")))
+        .transpose()?;
+    let end = req
+        .end_time
+        .as_ref()
+        .map(|t| convert::from_ts(t).ok_or_else(|| ConsultationError::field("end_time", "is not a valid time")))
+        .transpose()?;
     let within = |t: chrono::DateTime<chrono::Utc>| start.is_none_or(|s| t >= s) && end.is_none_or(|e| t < e);
     let mut conn = s.d.pool.acquire().await?;
     let ds: Vec<_> = decisions::all(&mut conn).await?.into_iter().filter(|d| within(d.create_time)).collect();
-    let os: Vec<_> =
-        decisions::all_opinions(&mut conn).await?.into_iter().filter(|o| ds.iter().any(|d| d.id == o.decision_id)).collect();
+    let os: Vec<_> = decisions::all_opinions(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|o| ds.iter().any(|d| d.id == o.decision_id))
+        .collect();
     let ps: Vec<_> = plans::all(&mut conn).await?.into_iter().filter(|p| within(p.create_time)).collect();
-    let pos: Vec<_> = plans::all_opinions(&mut conn).await?.into_iter().filter(|o| ps.iter().any(|p| p.id == o.plan_id)).collect();
+    let pos: Vec<_> =
+        plans::all_opinions(&mut conn).await?.into_iter().filter(|o| ps.iter().any(|p| p.id == o.plan_id)).collect();
     let es: Vec<_> =
         escalations::all(&mut conn).await?.into_iter().filter(|e| ds.iter().any(|d| d.id == e.decision_id)).collect();
     let report = report::compute(&ds, &os, &ps, &pos, &es);

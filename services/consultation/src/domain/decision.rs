@@ -53,12 +53,8 @@ pub fn reason_required(result: AdoptionResult) -> bool {
 
 /// Recomputes the derived fields and the automatic transitions from the items.
 pub fn settle(decision: &mut Decision, opinions: &[DecisionOpinion], now: DateTime<Utc>) {
-    decision.pending_street_ids = decision
-        .street_ids
-        .iter()
-        .filter(|s| !opinions.iter().any(|o| &o.street_id == *s))
-        .cloned()
-        .collect();
+    decision.pending_street_ids =
+        decision.street_ids.iter().filter(|s| !opinions.iter().any(|o| &o.street_id == *s)).cloned().collect();
     if decision.state == DecisionState::Soliciting
         && (decision.pending_street_ids.is_empty() || now > decision.reply_deadline)
     {
@@ -183,10 +179,10 @@ mod tests {
         let d = decision(now);
         let flags = finalize(&d, &[item("a", false, now)], &["a".into(), "c".into()], now).unwrap();
         let issues: Vec<_> = flags.iter().map(|f| (f.issue, f.subject.as_str())).collect();
-        assert_eq!(issues[1..], [
-            (ComplianceIssue::StreetsSilent, "streets/b"),
-            (ComplianceIssue::StreetNotConsulted, "streets/c")
-        ]);
+        assert_eq!(
+            issues[1..],
+            [(ComplianceIssue::StreetsSilent, "streets/b"), (ComplianceIssue::StreetNotConsulted, "streets/c")]
+        );
         assert_eq!(issues[0].0, ComplianceIssue::ItemsUnanswered);
     }
 

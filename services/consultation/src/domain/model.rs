@@ -24,7 +24,11 @@ pub struct Actor {
 impl Actor {
     /// The service itself (deadline escalations).
     pub fn service() -> Self {
-        Self { id: "minhu-consultation".into(), name: "minhu-consultation".into(), organization: "service/minhu-consultation".into() }
+        Self {
+            id: "minhu-consultation".into(),
+            name: "minhu-consultation".into(),
+            organization: "service/minhu-consultation".into(),
+        }
     }
 
     /// The department id when the actor acts for a department.

@@ -20,16 +20,12 @@ pub fn may_submit(plan: &Plan, street_id: &str, acceptance: Option<Verdict>) -> 
         return Err(Refusal::new("STREET_NOT_INVOLVED", subject, format!("street `{street_id}` is not covered")));
     }
     match (plan.stage, acceptance) {
-        (PlanStage::Acceptance, None) => Err(Refusal::new(
-            "ACCEPTANCE_VERDICT_REQUIRED",
-            subject,
-            "in acceptance a street signs off or objects",
-        )),
-        (PlanStage::Drafting | PlanStage::Construction, Some(_)) => Err(Refusal::new(
-            "STAGE_MISMATCH",
-            subject,
-            "an acceptance verdict is given only in acceptance",
-        )),
+        (PlanStage::Acceptance, None) => {
+            Err(Refusal::new("ACCEPTANCE_VERDICT_REQUIRED", subject, "in acceptance a street signs off or objects"))
+        }
+        (PlanStage::Drafting | PlanStage::Construction, Some(_)) => {
+            Err(Refusal::new("STAGE_MISMATCH", subject, "an acceptance verdict is given only in acceptance"))
+        }
         _ => Ok(()),
     }
 }
@@ -41,8 +37,7 @@ pub fn took_part(opinions: &[PlanOpinion], street_id: &str, stage: PlanStage) ->
 
 /// Recomputes the derived fields of `plan` from all its opinions.
 pub fn settle(plan: &mut Plan, opinions: &[PlanOpinion]) {
-    plan.pending_street_ids =
-        plan.street_ids.iter().filter(|s| !took_part(opinions, s, plan.stage)).cloned().collect();
+    plan.pending_street_ids = plan.street_ids.iter().filter(|s| !took_part(opinions, s, plan.stage)).cloned().collect();
     plan.unanswered =
         opinions.iter().filter(|o| o.stage == plan.stage && o.needs_answer() && o.answer.is_none()).count();
     plan.objections = opinions.iter().filter(|o| o.acceptance == Some(Verdict::Objected)).cloned().collect();
@@ -66,18 +61,22 @@ pub fn advance(plan: &Plan, opinions: &[PlanOpinion], expected: PlanStage) -> Re
         .iter()
         .filter(|s| !took_part(opinions, s, plan.stage))
         .map(|s| {
-            Refusal::new("OPINIONS_MISSING", format!("streets/{s}"), format!("street `{s}` has not taken part in this stage"))
+            Refusal::new(
+                "OPINIONS_MISSING",
+                format!("streets/{s}"),
+                format!("street `{s}` has not taken part in this stage"),
+            )
         })
         .collect();
-    refusals.extend(
-        opinions.iter().filter(|o| o.stage == plan.stage && o.needs_answer() && o.answer.is_none()).map(|o| {
+    refusals.extend(opinions.iter().filter(|o| o.stage == plan.stage && o.needs_answer() && o.answer.is_none()).map(
+        |o| {
             Refusal::new(
                 "OPINIONS_UNANSWERED",
                 format!("planOpinions/{}", o.id),
                 format!("the opinion of street `{}` is not answered", o.street_id),
             )
-        }),
-    );
+        },
+    ));
     if refusals.is_empty() { Ok(next) } else { Err(refusals) }
 }
 
@@ -140,8 +139,14 @@ mod tests {
 
     #[test]
     fn acceptance_needs_a_verdict_and_only_acceptance_takes_one() {
-        assert_eq!(may_submit(&plan(PlanStage::Acceptance), "a", None).unwrap_err().reason, "ACCEPTANCE_VERDICT_REQUIRED");
-        assert_eq!(may_submit(&plan(PlanStage::Drafting), "a", Some(Verdict::SignedOff)).unwrap_err().reason, "STAGE_MISMATCH");
+        assert_eq!(
+            may_submit(&plan(PlanStage::Acceptance), "a", None).unwrap_err().reason,
+            "ACCEPTANCE_VERDICT_REQUIRED"
+        );
+        assert_eq!(
+            may_submit(&plan(PlanStage::Drafting), "a", Some(Verdict::SignedOff)).unwrap_err().reason,
+            "STAGE_MISMATCH"
+        );
         assert_eq!(may_submit(&plan(PlanStage::Drafting), "z", None).unwrap_err().reason, "STREET_NOT_INVOLVED");
     }
 }

@@ -38,8 +38,11 @@ pub async fn update(tx: &mut PgConnection, d: &Decision) -> Result<(), sqlx::Err
 
 /// A decision, locked for the transaction when `lock`.
 pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Decision>, sqlx::Error> {
-    let sql =
-        if lock { "SELECT doc FROM decisions WHERE id = $1 FOR UPDATE" } else { "SELECT doc FROM decisions WHERE id = $1" };
+    let sql = if lock {
+        "SELECT doc FROM decisions WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT doc FROM decisions WHERE id = $1"
+    };
     let row: Option<(Json<Decision>,)> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
     Ok(row.map(|(Json(d),)| d))
 }
@@ -141,7 +144,11 @@ pub async fn decision_of_opinion(conn: &mut PgConnection, opinion_id: Uuid) -> R
 }
 
 /// Every item of a decision, oldest first (locked when `lock`).
-pub async fn opinions(conn: &mut PgConnection, decision_id: Uuid, lock: bool) -> Result<Vec<DecisionOpinion>, sqlx::Error> {
+pub async fn opinions(
+    conn: &mut PgConnection,
+    decision_id: Uuid,
+    lock: bool,
+) -> Result<Vec<DecisionOpinion>, sqlx::Error> {
     let sql = if lock {
         "SELECT doc FROM decision_opinions WHERE decision_id = $1 ORDER BY create_time, id FOR UPDATE"
     } else {
@@ -168,12 +175,13 @@ pub async fn list_opinions(
     limit: i64,
 ) -> Result<(Vec<DecisionOpinion>, i64), sqlx::Error> {
     const WHERE: &str = "decision_id = $1 AND ($2::text IS NULL OR street_id = $2) AND (NOT $3 OR NOT answered)";
-    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM decision_opinions WHERE {WHERE}")))
-        .bind(decision_id)
-        .bind(street_id)
-        .bind(pending_only)
-        .fetch_one(&mut *conn)
-        .await?;
+    let (total,): (i64,) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM decision_opinions WHERE {WHERE}")))
+            .bind(decision_id)
+            .bind(street_id)
+            .bind(pending_only)
+            .fetch_one(&mut *conn)
+            .await?;
     let (street, position) = after.map_or((None, None), |(s, p)| (Some(s), Some(p)));
     let rows: Vec<(Json<DecisionOpinion>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT doc FROM decision_opinions WHERE {WHERE} \

@@ -55,15 +55,16 @@ pub async fn list(
     after: Option<Position>,
     limit: i64,
 ) -> Result<(Vec<Escalation>, i64), sqlx::Error> {
-    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM escalations WHERE {WHERE}")))
-        .bind(&filter.department_id)
-        .bind(&filter.street_id)
-        .bind(filter.kind.map(EscalationKind::as_str))
-        .bind(filter.decision_id)
-        .bind(&scope.0)
-        .bind(&scope.1)
-        .fetch_one(&mut *conn)
-        .await?;
+    let (total,): (i64,) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM escalations WHERE {WHERE}")))
+            .bind(&filter.department_id)
+            .bind(&filter.street_id)
+            .bind(filter.kind.map(EscalationKind::as_str))
+            .bind(filter.decision_id)
+            .bind(&scope.0)
+            .bind(&scope.1)
+            .fetch_one(&mut *conn)
+            .await?;
     let rows: Vec<(Json<Escalation>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT doc FROM escalations WHERE {WHERE} AND ($7::timestamptz IS NULL OR (escalate_time, id) > ($7, $8)) \
          ORDER BY escalate_time, id LIMIT $9"

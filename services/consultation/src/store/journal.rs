@@ -151,7 +151,12 @@ pub async fn record(tx: &mut PgConnection, change: Change) -> Result<i64, sqlx::
 type TrailRow = (i64, String, i64, String, DateTime<Utc>, String, String, String, String);
 
 /// A subject's trail entries after `after`, at most `limit`.
-pub async fn trail(conn: &mut PgConnection, subject_id: &str, after: i64, limit: i64) -> Result<Vec<StoredEntry>, sqlx::Error> {
+pub async fn trail(
+    conn: &mut PgConnection,
+    subject_id: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredEntry>, sqlx::Error> {
     let rows: Vec<TrailRow> = sqlx::query_as(
         "SELECT sequence, event_type, event_sequence, actor_json, occur_time, before_json, after_json, prev_hash, hash \
          FROM trail_entries WHERE subject_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",

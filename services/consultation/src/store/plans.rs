@@ -40,14 +40,16 @@ pub async fn update(tx: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Erro
 
 /// A plan, locked for the transaction when `lock`.
 pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Plan>, sqlx::Error> {
-    let sql = if lock { "SELECT doc FROM plans WHERE id = $1 FOR UPDATE" } else { "SELECT doc FROM plans WHERE id = $1" };
+    let sql =
+        if lock { "SELECT doc FROM plans WHERE id = $1 FOR UPDATE" } else { "SELECT doc FROM plans WHERE id = $1" };
     let row: Option<(Json<Plan>,)> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
     Ok(row.map(|(Json(p),)| p))
 }
 
 /// Every plan (the report).
 pub async fn all(conn: &mut PgConnection) -> Result<Vec<Plan>, sqlx::Error> {
-    let rows: Vec<(Json<Plan>,)> = sqlx::query_as("SELECT doc FROM plans ORDER BY create_time, id").fetch_all(conn).await?;
+    let rows: Vec<(Json<Plan>,)> =
+        sqlx::query_as("SELECT doc FROM plans ORDER BY create_time, id").fetch_all(conn).await?;
     Ok(rows.into_iter().map(|(Json(p),)| p).collect())
 }
 
@@ -109,15 +111,17 @@ pub async fn list(
 
 /// Inserts a stage opinion.
 pub async fn insert_opinion(tx: &mut PgConnection, o: &PlanOpinion) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO plan_opinions (id, plan_id, street_id, stage, create_time, doc) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(o.id)
-        .bind(o.plan_id)
-        .bind(&o.street_id)
-        .bind(o.stage.as_str())
-        .bind(o.create_time)
-        .bind(Json(o))
-        .execute(tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO plan_opinions (id, plan_id, street_id, stage, create_time, doc) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(o.id)
+    .bind(o.plan_id)
+    .bind(&o.street_id)
+    .bind(o.stage.as_str())
+    .bind(o.create_time)
+    .bind(Json(o))
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -162,14 +166,16 @@ pub async fn list_opinions(
     limit: i64,
 ) -> Result<(Vec<PlanOpinion>, i64), sqlx::Error> {
     // Stages sort by their order, not their names.
-    const RANK: &str = "array_position(ARRAY['PLAN_STAGE_DRAFTING','PLAN_STAGE_CONSTRUCTION','PLAN_STAGE_ACCEPTANCE'], stage)";
+    const RANK: &str =
+        "array_position(ARRAY['PLAN_STAGE_DRAFTING','PLAN_STAGE_CONSTRUCTION','PLAN_STAGE_ACCEPTANCE'], stage)";
     const WHERE: &str = "plan_id = $1 AND ($2::text IS NULL OR street_id = $2) AND ($3::text IS NULL OR stage = $3)";
-    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM plan_opinions WHERE {WHERE}")))
-        .bind(plan_id)
-        .bind(street_id)
-        .bind(stage.map(PlanStage::as_str))
-        .fetch_one(&mut *conn)
-        .await?;
+    let (total,): (i64,) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM plan_opinions WHERE {WHERE}")))
+            .bind(plan_id)
+            .bind(street_id)
+            .bind(stage.map(PlanStage::as_str))
+            .fetch_one(&mut *conn)
+            .await?;
     let rows: Vec<(Json<PlanOpinion>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT doc FROM plan_opinions WHERE {WHERE} \
          AND ($4::int IS NULL OR ({RANK}, create_time, id) > ($4, $5, $6)) ORDER BY {RANK}, create_time, id LIMIT $7"

@@ -28,8 +28,14 @@ async fn a_street_silent_at_the_reply_deadline_is_escalated_on_time() {
     let found = escalations(&app).await;
     assert_eq!(found.len(), 1);
     let e = &found[0];
-    assert_eq!((e.kind, e.street_id.as_str(), e.decision_id.as_str()), (pb::EscalationKind::ReplyOverdue as i32, SHUIGUOHU, d.id.as_str()));
-    assert_eq!(e.addressed_to, [format!("street/{SHUIGUOHU}/leaders"), format!("department/{PLANNING}/leaders"), "district".into()]);
+    assert_eq!(
+        (e.kind, e.street_id.as_str(), e.decision_id.as_str()),
+        (pb::EscalationKind::ReplyOverdue as i32, SHUIGUOHU, d.id.as_str())
+    );
+    assert_eq!(
+        e.addressed_to,
+        [format!("street/{SHUIGUOHU}/leaders"), format!("department/{PLANNING}/leaders"), "district".into()]
+    );
     let after = app.decision(&d.id).await;
     assert!(after.reply_overdue);
     assert_eq!(after.state, pb::DecisionState::AwaitingAdoption as i32);
@@ -69,12 +75,17 @@ async fn an_item_unanswered_at_its_answer_deadline_is_escalated_to_the_departmen
     assert_eq!(e.addressed_to, [format!("department/{PLANNING}/leaders"), "district".into()]);
     let items = app
         .district()
-        .list_decision_opinions(pb::ListDecisionOpinionsRequest { decision_id: d.id.clone(), adoption_pending_only: true, ..Default::default() })
+        .list_decision_opinions(pb::ListDecisionOpinionsRequest {
+            decision_id: d.id.clone(),
+            adoption_pending_only: true,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert!(items.opinions[0].answer_overdue);
-    let report = app.district().get_consultation_report(pb::GetConsultationReportRequest::default()).await.unwrap().into_inner();
+    let report =
+        app.district().get_consultation_report(pb::GetConsultationReportRequest::default()).await.unwrap().into_inner();
     let planning = report.departments.iter().find(|f| f.organization_id == PLANNING).unwrap();
     assert_eq!(planning.answers_overdue, 1);
 }

@@ -89,7 +89,8 @@ async fn adopted_partly_adopted_and_not_adopted_answers_reach_the_street_with_th
     let Some(Record::Decision(done)) = concluded.record else { panic!() };
     assert_eq!(done.state, pb::DecisionState::Concluded as i32);
 
-    let report = app.district().get_consultation_report(pb::GetConsultationReportRequest::default()).await.unwrap().into_inner();
+    let report =
+        app.district().get_consultation_report(pb::GetConsultationReportRequest::default()).await.unwrap().into_inner();
     let planning = report.departments.iter().find(|f| f.organization_id == PLANNING).unwrap();
     assert_eq!((planning.consultations, planning.streets_consulted, planning.opinions), (1, 2, 3));
     assert_eq!((planning.adopted, planning.partially_adopted, planning.not_adopted), (1, 1, 1));
@@ -138,10 +139,13 @@ async fn a_final_decision_with_an_unanswered_item_and_an_unconsulted_street_is_f
         .into_inner();
     assert_eq!(finalized.state, pb::DecisionState::Finalized as i32);
     let flags: Vec<_> = finalized.flags.iter().map(|f| (f.issue, f.subject.clone())).collect();
-    assert_eq!(flags, [
-        (pb::ComplianceIssue::ItemsUnanswered as i32, format!("decisionOpinions/{}", b.id)),
-        (pb::ComplianceIssue::StreetNotConsulted as i32, format!("streets/{LIANGDAO}")),
-    ]);
+    assert_eq!(
+        flags,
+        [
+            (pb::ComplianceIssue::ItemsUnanswered as i32, format!("decisionOpinions/{}", b.id)),
+            (pb::ComplianceIssue::StreetNotConsulted as i32, format!("streets/{LIANGDAO}")),
+        ]
+    );
     let again = app
         .planning()
         .finalize_decision(pb::FinalizeDecisionRequest {
@@ -153,7 +157,8 @@ async fn a_final_decision_with_an_unanswered_item_and_an_unconsulted_street_is_f
         .await
         .unwrap_err();
     assert_eq!(refusals(&again)[0].0, "DECISION_FINALIZED");
-    let report = app.district().get_consultation_report(pb::GetConsultationReportRequest::default()).await.unwrap().into_inner();
+    let report =
+        app.district().get_consultation_report(pb::GetConsultationReportRequest::default()).await.unwrap().into_inner();
     assert_eq!(report.flagged_decisions.iter().map(|d| &d.id).collect::<Vec<_>>(), [&d.id]);
     let planning = report.departments.iter().find(|f| f.organization_id == PLANNING).unwrap();
     assert_eq!((planning.decisions_finalized, planning.decisions_flagged, planning.unanswered), (1, 1, 1));
@@ -245,14 +250,17 @@ async fn bad_input_names_every_bad_field_and_writes_nothing() {
         })
         .await
         .unwrap_err();
-    assert_eq!(bad_fields(&status), [
-        "decision.kind",
-        "decision.subject",
-        "decision.street_ids[1]",
-        "decision.places[0].name",
-        "decision.places[0].location.latitude",
-        "decision.reply_deadline",
-    ]);
+    assert_eq!(
+        bad_fields(&status),
+        [
+            "decision.kind",
+            "decision.subject",
+            "decision.street_ids[1]",
+            "decision.places[0].name",
+            "decision.places[0].location.latitude",
+            "decision.reply_deadline",
+        ]
+    );
     let unknown = app
         .planning()
         .create_decision(pb::CreateDecisionRequest {

@@ -6,7 +6,9 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use minhu_consultation::{Application, Config, DeadlineConfig, ManualClock};
 use minhu_deadlines::{CalendarConfig, DeadlineEngine};
-use minhu_grpc::{AuthConfig, OrgKind, Organization, Principal, Role, ServerConfig, ServiceIdentity, auth::BearerToken};
+use minhu_grpc::{
+    AuthConfig, OrgKind, Organization, Principal, Role, ServerConfig, ServiceIdentity, auth::BearerToken,
+};
 use minhu_proto::{common::v1 as common, consultation::v1 as pb};
 use minhu_testkit::{TestDatabase, TestRedis, tokens};
 use pb::consultation_service_client::ConsultationServiceClient;
@@ -99,7 +101,17 @@ impl TestApp {
             let _ = rx.await;
         }));
         let channel = minhu_testkit::connect(addr).await;
-        Self { pool, clock, engine, _redis: redis, addr, channel, _roster_db: roster_db, _db: db, _shutdown: vec![tx, roster_tx] }
+        Self {
+            pool,
+            clock,
+            engine,
+            _redis: redis,
+            addr,
+            channel,
+            _roster_db: roster_db,
+            _db: db,
+            _shutdown: vec![tx, roster_tx],
+        }
     }
 
     /// One pass of the deadline engine at the clock's time; how many took effect.
@@ -160,7 +172,12 @@ impl TestApp {
     }
 
     /// The planning department answers an item.
-    pub async fn answer(&self, opinion: &pb::DecisionOpinion, result: pb::AdoptionResult, reason: &str) -> pb::DecisionOpinion {
+    pub async fn answer(
+        &self,
+        opinion: &pb::DecisionOpinion,
+        result: pb::AdoptionResult,
+        reason: &str,
+    ) -> pb::DecisionOpinion {
         self.planning()
             .record_adoption(pb::RecordAdoptionRequest {
                 decision_opinion_id: opinion.id.clone(),
@@ -212,7 +229,11 @@ pub async fn next_of(
 }
 
 pub fn place(name: &str, (latitude, longitude): (f64, f64)) -> pb::DecisionPlace {
-    pb::DecisionPlace { name: name.into(), location: Some(common::GeoPoint { latitude, longitude }), street_id: String::new() }
+    pb::DecisionPlace {
+        name: name.into(),
+        location: Some(common::GeoPoint { latitude, longitude }),
+        street_id: String::new(),
+    }
 }
 
 pub fn request_id() -> String {
@@ -221,13 +242,20 @@ pub fn request_id() -> String {
 
 /// A department's leader (部门领导).
 pub fn department_leader(department_id: &str) -> Principal {
-    Principal::new("leader-of-".to_owned() + department_id, [Role::DepartmentLeader], Organization::new(OrgKind::Department, department_id))
+    Principal::new(
+        "leader-of-".to_owned() + department_id,
+        [Role::DepartmentLeader],
+        Organization::new(OrgKind::Department, department_id),
+    )
 }
 
 /// The fields of an INVALID_ARGUMENT, after checking the code.
 pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status.get_details_bad_request().map(|b| b.field_violations.into_iter().map(|v| v.field).collect()).unwrap_or_default()
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
 }
 
 /// The ErrorInfo reason of a status.
@@ -257,5 +285,9 @@ pub fn national_day_2026() -> CalendarConfig {
 /// A local (China Standard Time) time in 2026.
 pub fn cst(month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
     use chrono::TimeZone as _;
-    chrono::FixedOffset::east_opt(8 * 3600).unwrap().with_ymd_and_hms(2026, month, day, hour, minute, 0).unwrap().with_timezone(&Utc)
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(2026, month, day, hour, minute, 0)
+        .unwrap()
+        .with_timezone(&Utc)
 }

@@ -3,8 +3,8 @@
 
 // Helpers are `pub` for the sibling modules of this one test crate.
 #![allow(unreachable_pub)]
-mod decisions;
 mod deadlines;
+mod decisions;
 mod helpers;
 mod plans;
 mod rules;

@@ -34,7 +34,12 @@ fn opinion(plan: &pb::Plan, text: &str) -> pb::SubmitPlanOpinionRequest {
 }
 
 fn no_opinion(plan: &pb::Plan) -> pb::SubmitPlanOpinionRequest {
-    pb::SubmitPlanOpinionRequest { plan_id: plan.id.clone(), no_opinion: true, request_id: request_id(), ..Default::default() }
+    pb::SubmitPlanOpinionRequest {
+        plan_id: plan.id.clone(),
+        no_opinion: true,
+        request_id: request_id(),
+        ..Default::default()
+    }
 }
 
 fn verdict(plan: &pb::Plan, verdict: pb::AcceptanceVerdict, text: &str) -> pb::SubmitPlanOpinionRequest {
@@ -80,11 +85,15 @@ async fn a_stage_is_refused_until_every_covered_street_has_taken_part_and_every_
     let p = plan(&app).await;
     assert_eq!(p.pending_street_ids, [ZHONGNANLU, SHUIGUOHU]);
     let refused = advance(&app, &p, pb::PlanStage::Drafting).await.unwrap_err();
-    assert_eq!(refusals(&refused), [
-        ("OPINIONS_MISSING".to_string(), format!("streets/{ZHONGNANLU}")),
-        ("OPINIONS_MISSING".to_string(), format!("streets/{SHUIGUOHU}")),
-    ]);
-    let item = app.leader(ZHONGNANLU).submit_plan_opinion(opinion(&p, "照料中心应临街设置")).await.unwrap().into_inner();
+    assert_eq!(
+        refusals(&refused),
+        [
+            ("OPINIONS_MISSING".to_string(), format!("streets/{ZHONGNANLU}")),
+            ("OPINIONS_MISSING".to_string(), format!("streets/{SHUIGUOHU}")),
+        ]
+    );
+    let item =
+        app.leader(ZHONGNANLU).submit_plan_opinion(opinion(&p, "照料中心应临街设置")).await.unwrap().into_inner();
     app.leader(SHUIGUOHU).submit_plan_opinion(no_opinion(&p)).await.unwrap();
     let refused = advance(&app, &p, pb::PlanStage::Drafting).await.unwrap_err();
     assert_eq!(refusals(&refused), [("OPINIONS_UNANSWERED".to_string(), format!("planOpinions/{}", item.id))]);
@@ -122,10 +131,10 @@ async fn a_plan_goes_through_all_three_stages_and_acceptance_keeps_an_objection_
     let done = advance(&app, &p, pb::PlanStage::Acceptance).await.unwrap();
     assert_eq!(done.stage, pb::PlanStage::Completed as i32);
     assert_eq!(done.stage_history.len(), 3);
-    assert_eq!(done.objections.iter().map(|o| (o.street_id.as_str(), o.text.as_str())).collect::<Vec<_>>(), [(
-        SHUIGUOHU,
-        "无障碍坡道坡度不达标"
-    )]);
+    assert_eq!(
+        done.objections.iter().map(|o| (o.street_id.as_str(), o.text.as_str())).collect::<Vec<_>>(),
+        [(SHUIGUOHU, "无障碍坡道坡度不达标")]
+    );
     let completed = app.leader(ZHONGNANLU).submit_plan_opinion(opinion(&p, "迟到的意见")).await.unwrap_err();
     assert_eq!(refusals(&completed)[0].0, "PLAN_COMPLETED");
     let opinions = app
@@ -136,7 +145,8 @@ async fn a_plan_goes_through_all_three_stages_and_acceptance_keeps_an_objection_
         .into_inner();
     assert_eq!(opinions.total_size, 6);
     assert!(opinions.opinions.iter().filter(|o| !o.text.is_empty()).all(|o| o.answer.is_some()), "every item answered");
-    let report = app.district().get_consultation_report(pb::GetConsultationReportRequest::default()).await.unwrap().into_inner();
+    let report =
+        app.district().get_consultation_report(pb::GetConsultationReportRequest::default()).await.unwrap().into_inner();
     assert_eq!(report.objections.iter().map(|o| &o.id).collect::<Vec<_>>(), [&objection.id]);
     let shuiguohu = report.streets.iter().find(|f| f.organization_id == SHUIGUOHU).unwrap();
     assert_eq!((shuiguohu.plans, shuiguohu.plan_objections), (1, 1));
@@ -156,7 +166,10 @@ async fn a_plan_update_changes_the_covered_streets_and_what_is_pending() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((updated.street_ids.clone(), updated.pending_street_ids.clone()), (vec![ZHONGNANLU.to_string()], vec![ZHONGNANLU.to_string()]));
+    assert_eq!(
+        (updated.street_ids.clone(), updated.pending_street_ids.clone()),
+        (vec![ZHONGNANLU.to_string()], vec![ZHONGNANLU.to_string()])
+    );
     let gone = app.leader(SHUIGUOHU).get_plan(pb::GetPlanRequest { plan_id: p.id.clone() }).await.unwrap_err();
     assert_eq!(gone.code(), tonic::Code::NotFound, "a street no longer covered no longer sees it");
     let pending = app

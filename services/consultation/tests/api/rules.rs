@@ -19,7 +19,9 @@ fn submit(d: &pb::Decision) -> pb::SubmitDecisionOpinionRequest {
 
 /// The status with the id in its message and details replaced, for comparing two NOT_FOUNDs.
 fn shape(status: &tonic::Status, id: &str) -> (Code, String, String) {
-    let resource = status.get_details_resource_info().map(|r| format!("{}|{}", r.resource_type, r.resource_name.replace(id, "ID")));
+    let resource = status
+        .get_details_resource_info()
+        .map(|r| format!("{}|{}", r.resource_type, r.resource_name.replace(id, "ID")));
     (status.code(), status.message().replace(id, "ID"), resource.unwrap_or_default())
 }
 
@@ -32,8 +34,10 @@ async fn a_foreign_decision_answers_exactly_like_a_missing_one() {
         ("another street", app.leader(LIANGDAO)),
         ("another department", app.client(&tokens::department_dispatcher("fangguan"))),
     ] {
-        let foreign = client.clone().get_decision(pb::GetDecisionRequest { decision_id: d.id.clone() }).await.unwrap_err();
-        let absent = client.clone().get_decision(pb::GetDecisionRequest { decision_id: missing.clone() }).await.unwrap_err();
+        let foreign =
+            client.clone().get_decision(pb::GetDecisionRequest { decision_id: d.id.clone() }).await.unwrap_err();
+        let absent =
+            client.clone().get_decision(pb::GetDecisionRequest { decision_id: missing.clone() }).await.unwrap_err();
         assert_eq!(shape(&foreign, &d.id), shape(&absent, &missing), "{who}");
         assert_eq!(foreign.code(), Code::NotFound, "{who}");
     }
@@ -62,7 +66,9 @@ async fn a_foreign_decision_answers_exactly_like_a_missing_one() {
 async fn only_a_leader_of_a_consulted_street_gives_its_opinion() {
     let app = TestApp::spawn().await;
     let d = app.pump_room_decision(5).await;
-    for principal in [tokens::street_dispatcher(ZHONGNANLU), tokens::department_dispatcher(PLANNING), tokens::district_admin()] {
+    for principal in
+        [tokens::street_dispatcher(ZHONGNANLU), tokens::department_dispatcher(PLANNING), tokens::district_admin()]
+    {
         let status = app.client(&principal).submit_decision_opinion(submit(&d)).await.unwrap_err();
         assert_eq!(status.code(), Code::PermissionDenied, "{principal:?}");
     }
@@ -130,7 +136,10 @@ async fn streets_and_the_district_do_not_open_consultations_or_plans_and_only_th
     for principal in [tokens::street_leader(ZHONGNANLU), tokens::district_admin()] {
         let status = app
             .client(&principal)
-            .create_decision(pb::CreateDecisionRequest { decision: Some(pb::Decision::default()), request_id: request_id() })
+            .create_decision(pb::CreateDecisionRequest {
+                decision: Some(pb::Decision::default()),
+                request_id: request_id(),
+            })
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::PermissionDenied, "{principal:?}");
@@ -142,8 +151,11 @@ async fn streets_and_the_district_do_not_open_consultations_or_plans_and_only_th
         assert_eq!(status.code(), Code::PermissionDenied, "{principal:?}");
     }
     for principal in [tokens::street_leader(ZHONGNANLU), tokens::department_dispatcher(PLANNING)] {
-        let status =
-            app.client(&principal).get_consultation_report(pb::GetConsultationReportRequest::default()).await.unwrap_err();
+        let status = app
+            .client(&principal)
+            .get_consultation_report(pb::GetConsultationReportRequest::default())
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::PermissionDenied, "{principal:?}");
     }
 }
@@ -186,9 +198,15 @@ async fn reflection_on_the_consultation_port_lists_the_consultation_service() {
     };
     let app = TestApp::spawn().await;
     let channel = minhu_testkit::connect(app.addr).await;
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut replies =
-        ServerReflectionClient::new(channel).server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let reply = replies.next().await.unwrap().unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else { panic!("{reply:?}") };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();

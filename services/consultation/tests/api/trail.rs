@@ -17,11 +17,14 @@ async fn a_decisions_trail_verifies_and_an_edited_entry_is_detected_at_its_seque
         .unwrap()
         .into_inner();
     let types: Vec<_> = trail.entries.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, [
-        "CONSULTATION_EVENT_TYPE_DECISION_CREATED",
-        "CONSULTATION_EVENT_TYPE_DECISION_OPINION_SUBMITTED",
-        "CONSULTATION_EVENT_TYPE_ADOPTION_RECORDED",
-    ]);
+    assert_eq!(
+        types,
+        [
+            "CONSULTATION_EVENT_TYPE_DECISION_CREATED",
+            "CONSULTATION_EVENT_TYPE_DECISION_OPINION_SUBMITTED",
+            "CONSULTATION_EVENT_TYPE_ADOPTION_RECORDED",
+        ]
+    );
     let verify = |app: &TestApp| {
         let mut client = app.district();
         let id = d.id.clone();
