@@ -63,8 +63,8 @@ impl Config {
         database.max_connections = parsed("MINHU_APPRAISAL_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_APPRAISAL_SERVICE_TOKEN") {
-            Some(token) => ServiceIdentity::Token(token),
-            None if dev => ServiceIdentity::Dev,
+            Some(token) => ServiceIdentity::with_token("minhu-appraisal", token),
+            None if dev => ServiceIdentity::dev("minhu-appraisal"),
             None => {
                 return Err(ConfigError::new(
                     "MINHU_APPRAISAL_SERVICE_TOKEN",
@@ -155,10 +155,15 @@ impl Application {
 
     /// Consumes the feed and serves until `shutdown` completes, then drains.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let consumer = self.consume.then(|| tokio::spawn(self.state.clone().consume()));
+        let stop = minhu_grpc::CancellationToken::new();
+        let consumer = self.consume.then(|| tokio::spawn(self.state.clone().consume(stop.child_token())));
         let served = self.server.serve(self.listener, shutdown).await;
-        if let Some(task) = consumer {
-            task.abort();
+        // After the drain: the last requests' reads saw a consumer still running.
+        stop.cancel();
+        if let Some(task) = consumer
+            && let Err(error) = task.await
+        {
+            tracing::error!(%error, "the feed consumer ended abnormally");
         }
         served
     }
