@@ -308,16 +308,16 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then drains; meanwhile (unless
-    /// `fire_in_background` is off) fires deadlines, stopping once the server has drained.
+    /// `fire_in_background` is off) fires deadlines, on a token cancelled once the server has
+    /// drained, so that nothing a last request scheduled is left claimed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let stop = minhu_grpc::CancellationToken::new();
         let firing = self.fire_in_background.then(|| {
-            tokio::spawn(self.engine.clone().run(async {
-                let _ = stopped.await;
-            }))
+            let stopped = stop.child_token();
+            tokio::spawn(self.engine.clone().run(async move { stopped.cancelled().await }))
         });
         let served = self.server.serve(self.listener, shutdown).await;
-        let _ = stop.send(());
+        stop.cancel();
         if let Some(firing) = firing
             && let Err(error) = firing.await
         {

@@ -37,6 +37,8 @@ const PLAN: &str = "minhu.consultation.v1.Plan";
 const PLAN_OPINION: &str = "minhu.consultation.v1.PlanOpinion";
 const DECISION: &str = "minhu.consultation.v1.Decision";
 const DECISION_OPINION: &str = "minhu.consultation.v1.DecisionOpinion";
+/// A plan or a decision, named by an id that could be either (trail, watch).
+const SUBJECT: &str = "minhu.consultation.v1.Plan or minhu.consultation.v1.Decision";
 
 /// What the handlers share.
 pub struct Deps {
@@ -115,6 +117,21 @@ async fn readable_decision(
         Some(d) if access::may_read(p, &d.department_id, &d.street_ids) => Ok(d),
         _ => Err(ConsultationError::not_found(DECISION, id)),
     }
+}
+
+/// Checks that `p` may read the plan or decision `id`; one NOT_FOUND for missing and foreign
+/// alike, whichever kind the id names.
+async fn readable_subject(conn: &mut PgConnection, p: &Principal, id: Uuid) -> Result<(), ConsultationError> {
+    if let Some(plan) = plan_store::get(conn, id, false).await? {
+        if access::may_read(p, &plan.department_id, &plan.street_ids) {
+            return Ok(());
+        }
+    } else if let Some(d) = decision_store::get(conn, id, false).await?
+        && access::may_read(p, &d.department_id, &d.street_ids)
+    {
+        return Ok(());
+    }
+    Err(ConsultationError::not_found(SUBJECT, id))
 }
 
 /// PERMISSION_DENIED unless `p` acts for `department_id` with a department role.

@@ -1,15 +1,13 @@
 //! What the district reads: trails (留痕) and their verification, escalations (督办), and
 //! the figures per department and street.
 
-use minhu_grpc::Principal;
 use minhu_proto::consultation::v1 as pb;
-use sqlx::PgConnection;
 use tonic::Request;
 
 use super::{
     Consultation, RPCS, caller,
     convert::{self, decision_pb, escalation_pb, plan_opinion_pb, ts},
-    readable_decision, readable_plan, uuid,
+    readable_subject, uuid,
 };
 use crate::{
     domain::{
@@ -21,17 +19,6 @@ use crate::{
     store::{decisions, escalations, journal, plans, scope_filters},
 };
 
-/// Checks that `p` may read the plan or decision `subject_id`; NOT_FOUND otherwise.
-async fn readable_subject(conn: &mut PgConnection, p: &Principal, subject_id: &str) -> Result<(), ConsultationError> {
-    let id = uuid("subject_id", subject_id)?;
-    if plans::get(conn, id, false).await?.is_some() {
-        readable_plan(conn, p, id, false).await?;
-    } else {
-        readable_decision(conn, p, id, false).await?;
-    }
-    Ok(())
-}
-
 pub(super) async fn list_trail_entries(
     s: &Consultation,
     r: Request<pb::ListTrailEntriesRequest>,
@@ -39,8 +26,9 @@ pub(super) async fn list_trail_entries(
     let (p, req) = caller(r)?;
     let paging = RPCS.page::<i64>(req.page_size, &req.page_token, &["trail", &req.subject_id])?;
     let mut conn = s.d.pool.acquire().await?;
-    readable_subject(&mut conn, &p, &req.subject_id).await?;
-    let subject = req.subject_id.trim().to_lowercase();
+    let id = uuid("subject_id", &req.subject_id)?;
+    readable_subject(&mut conn, &p, id).await?;
+    let subject = id.to_string();
     let total = journal::trail_count(&mut conn, &subject).await?;
     let mut rows = journal::trail(&mut conn, &subject, paging.after.unwrap_or(0), paging.limit()).await?;
     let next_page_token = paging.finish(&mut rows, |e| e.sequence);
@@ -70,8 +58,9 @@ pub(super) async fn verify_trail(
 ) -> Result<pb::VerifyTrailResponse, ConsultationError> {
     let (p, req) = caller(r)?;
     let mut conn = s.d.pool.acquire().await?;
-    readable_subject(&mut conn, &p, &req.subject_id).await?;
-    let subject = req.subject_id.trim().to_lowercase();
+    let id = uuid("subject_id", &req.subject_id)?;
+    readable_subject(&mut conn, &p, id).await?;
+    let subject = id.to_string();
     let entries = journal::trail(&mut conn, &subject, 0, i64::MAX).await?;
     let v = minhu_trail::verify(&subject, &entries);
     Ok(pb::VerifyTrailResponse {

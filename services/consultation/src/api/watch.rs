@@ -24,16 +24,12 @@ pub(super) async fn watch_consultations(
     if req.after_sequence < 0 {
         return Err(ConsultationError::field("after_sequence", "must not be negative"));
     }
-    let subject = Some(req.subject_id.trim().to_lowercase()).filter(|x| !x.is_empty());
+    let subject = minhu_grpc::optional_uuid("subject_id", &req.subject_id)?;
     let mut conn = s.d.pool.acquire().await?;
-    if let Some(subject) = &subject {
-        let id = super::uuid("subject_id", subject)?;
-        if crate::store::plans::get(&mut conn, id, false).await?.is_some() {
-            super::readable_plan(&mut conn, &p, id, false).await?;
-        } else {
-            super::readable_decision(&mut conn, &p, id, false).await?;
-        }
+    if let Some(id) = subject {
+        super::readable_subject(&mut conn, &p, id).await?;
     }
+    let subject = subject.map(|id| id.to_string());
     let head_now = journal::head(&mut conn).await?;
     drop(conn);
     if req.after_sequence > head_now {

@@ -180,3 +180,113 @@ async fn a_plan_update_changes_the_covered_streets_and_what_is_pending() {
         .into_inner();
     assert_eq!(pending.total_size, 1);
 }
+
+#[tokio::test]
+async fn every_role_but_the_covered_streets_leaders_and_the_plans_department_is_refused() {
+    use minhu_testkit::tokens;
+    use tonic::Code;
+    let app = TestApp::spawn().await;
+    let p = plan(&app).await;
+    for principal in
+        [tokens::street_dispatcher(ZHONGNANLU), tokens::district_admin(), tokens::department_dispatcher(PLANNING)]
+    {
+        let status = app.client(&principal).submit_plan_opinion(opinion(&p, "意见")).await.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{principal:?}");
+    }
+    let foreign = app.leader(LIANGDAO).submit_plan_opinion(opinion(&p, "意见")).await.unwrap_err();
+    assert_eq!(foreign.code(), Code::NotFound, "a street not covered does not know the plan");
+    let item = app.leader(ZHONGNANLU).submit_plan_opinion(opinion(&p, "意见")).await.unwrap().into_inner();
+    for principal in [tokens::street_leader(ZHONGNANLU), tokens::district_admin()] {
+        let status = app
+            .client(&principal)
+            .answer_plan_opinion(pb::AnswerPlanOpinionRequest {
+                plan_opinion_id: item.id.clone(),
+                result: pb::AdoptionResult::Adopted as i32,
+                reason: String::new(),
+                request_id: request_id(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{principal:?}");
+        let status = app
+            .client(&principal)
+            .advance_plan_stage(pb::AdvancePlanStageRequest {
+                plan_id: p.id.clone(),
+                expected_stage: pb::PlanStage::Drafting as i32,
+                request_id: request_id(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{principal:?}");
+    }
+    let other = app
+        .client(&tokens::department_dispatcher("fangguan"))
+        .advance_plan_stage(pb::AdvancePlanStageRequest {
+            plan_id: p.id.clone(),
+            expected_stage: pb::PlanStage::Drafting as i32,
+            request_id: request_id(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::NotFound, "another department's plan is as good as missing");
+    let no_reason = app
+        .planning()
+        .answer_plan_opinion(pb::AnswerPlanOpinionRequest {
+            plan_opinion_id: item.id.clone(),
+            result: pb::AdoptionResult::PartiallyAdopted as i32,
+            reason: String::new(),
+            request_id: request_id(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (bad_fields(&no_reason), reason(&no_reason)),
+        (vec!["reason".to_string()], "REASON_REQUIRED".to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_bad_plan_names_every_bad_field_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let status = app
+        .planning()
+        .create_plan(pb::CreatePlanRequest {
+            plan: Some(pb::Plan {
+                name: "".into(),
+                kind: 0,
+                street_ids: vec![],
+                description: "x".repeat(5001),
+                opinion_deadline: Some(prost_types::Timestamp { seconds: 1, nanos: 0 }),
+                ..Default::default()
+            }),
+            request_id: request_id(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_fields(&status),
+        ["plan.name", "plan.kind", "plan.description", "plan.street_ids", "plan.opinion_deadline"]
+    );
+    let empty = app.leader(ZHONGNANLU).submit_plan_opinion(opinion(&plan(&app).await, " ")).await.unwrap_err();
+    assert_eq!(bad_fields(&empty), ["text"]);
+    let list = app.district().list_plans(pb::ListPlansRequest::default()).await.unwrap().into_inner();
+    assert_eq!(list.total_size, 1, "only the good plan");
+}
+
+#[tokio::test]
+async fn a_plans_trail_verifies_through_its_stages() {
+    let app = TestApp::spawn().await;
+    let p = plan(&app).await;
+    app.leader(ZHONGNANLU).submit_plan_opinion(no_opinion(&p)).await.unwrap();
+    app.leader(SHUIGUOHU).submit_plan_opinion(no_opinion(&p)).await.unwrap();
+    advance(&app, &p, pb::PlanStage::Drafting).await.unwrap();
+    let verdict =
+        app.district().verify_trail(pb::VerifyTrailRequest { subject_id: p.id.clone() }).await.unwrap().into_inner();
+    assert!(verdict.verified, "{verdict:?}");
+    assert_eq!(verdict.entries_checked, 4);
+    let missing =
+        app.leader(LIANGDAO).verify_trail(pb::VerifyTrailRequest { subject_id: p.id.clone() }).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+}
