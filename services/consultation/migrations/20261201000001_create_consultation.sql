@@ -52,11 +52,13 @@ CREATE TABLE decision_opinions (
 );
 CREATE INDEX decision_opinions_decision ON decision_opinions (decision_id, street_id, create_time, id);
 
--- Escalations (督办): a deadline passed; addressed to leaders and the district.
+-- Escalations (督办): a deadline passed; addressed to leaders and the district. About a
+-- decision (a silent street, an unanswered item) or a plan (an unanswered item).
 CREATE TABLE escalations (
     id            uuid PRIMARY KEY,
     kind          text NOT NULL,
-    decision_id   uuid NOT NULL REFERENCES decisions (id),
+    decision_id   uuid REFERENCES decisions (id),
+    plan_id       uuid REFERENCES plans (id),
     department_id text NOT NULL,
     street_id     text NOT NULL,
     escalate_time timestamptz NOT NULL,

@@ -5,6 +5,7 @@
 //! |---|---|---|---|---|---|
 //! | `consultation.reply` | decision | just after `reply_deadline` | [`escalation::reply_overdue`] | CreateDecision | the last street's reply, FinalizeDecision |
 //! | `consultation.answer` | decision opinion | just after `answer_deadline` | [`escalation::answer_overdue`] | SubmitDecisionOpinion | RecordAdoption |
+//! | `consultation.plan_answer` | plan opinion needing an answer | just after `answer_deadline` | [`escalation::plan_answer_overdue`] | SubmitPlanOpinion | AnswerPlanOpinion |
 //!
 //! Reply times given in working days and every answer deadline are counted on the
 //! working-time calendar ([`WorkCalendar`](minhu_deadlines::WorkCalendar)): the close of the
@@ -29,8 +30,10 @@ use crate::{
 
 /// A decision's reply deadline (回复时限).
 pub const REPLY: &str = "consultation.reply";
-/// An opinion item's answer deadline (反馈时限).
+/// A decision opinion item's answer deadline (反馈时限).
 pub const ANSWER: &str = "consultation.answer";
+/// A plan opinion item's answer deadline (答复时限).
+pub const PLAN_ANSWER: &str = "consultation.plan_answer";
 
 /// A deadline is met *at* its instant: firing one microsecond later finds it passed.
 fn just_after(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -42,15 +45,21 @@ pub fn reply(id: Uuid, due: DateTime<Utc>) -> NewDeadline {
     NewDeadline::new(REPLY, id.to_string(), just_after(due))
 }
 
-/// The answer deadline of opinion `id`.
+/// The answer deadline of decision opinion `id`.
 pub fn answer(id: Uuid, due: DateTime<Utc>) -> NewDeadline {
     NewDeadline::new(ANSWER, id.to_string(), just_after(due))
+}
+
+/// The answer deadline of plan opinion `id`.
+pub fn plan_answer(id: Uuid, due: DateTime<Utc>) -> NewDeadline {
+    NewDeadline::new(PLAN_ANSWER, id.to_string(), just_after(due))
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Hook {
     Reply,
     Answer,
+    PlanAnswer,
 }
 
 /// Fires one kind of deadline by running its escalation hook.
@@ -69,6 +78,7 @@ impl Handler for Escalate {
         let recorded = match self.hook {
             Hook::Reply => escalation::reply_overdue(tx, id, now).await?,
             Hook::Answer => escalation::answer_overdue(tx, id, now).await?,
+            Hook::PlanAnswer => escalation::plan_answer_overdue(tx, id, now).await?,
         };
         tracing::debug!(deadline.kind = %deadline.kind, subject = %id, recorded, "deadline escalated");
         Ok(())
@@ -83,7 +93,8 @@ pub fn engine(pool: PgPool, deadlines: Deadlines, clock: Arc<dyn Clock>) -> Resu
     DeadlineEngine::builder(pool, deadlines)
         .config(config)
         .handler(REPLY, Escalate { hook: Hook::Reply, clock: clock.clone() })
-        .handler(ANSWER, Escalate { hook: Hook::Answer, clock })
+        .handler(ANSWER, Escalate { hook: Hook::Answer, clock: clock.clone() })
+        .handler(PLAN_ANSWER, Escalate { hook: Hook::PlanAnswer, clock })
         .build()
 }
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     api::convert::{decision_pb, escalation_pb},
+    domain,
     domain::{
         decision,
         model::{Actor, DecisionState, Escalation, EscalationKind},
@@ -21,6 +22,7 @@ use crate::{
     store::{
         decisions, escalations,
         journal::{self, Change, Subject},
+        plans,
     },
 };
 
@@ -47,7 +49,8 @@ pub async fn reply_overdue(
         let e = Escalation {
             id: Uuid::now_v7(),
             kind: EscalationKind::ReplyOverdue,
-            decision_id,
+            decision_id: Some(decision_id),
+            plan_id: None,
             opinion_id: None,
             department_id: d.department_id.clone(),
             street_id: street.clone(),
@@ -120,7 +123,8 @@ pub async fn answer_overdue(
     let e = Escalation {
         id: Uuid::now_v7(),
         kind: EscalationKind::AnswerOverdue,
-        decision_id,
+        decision_id: Some(decision_id),
+        plan_id: None,
         opinion_id: Some(o.id),
         department_id: d.department_id.clone(),
         street_id: o.street_id.clone(),
@@ -135,6 +139,60 @@ pub async fn answer_overdue(
             subject: Subject::Decision(decision_id),
             department_id: d.department_id.clone(),
             street_ids: d.street_ids.clone(),
+            street_id: o.street_id.clone(),
+            event_type: Ev::AnswerOverdue,
+            actor: Actor::service(),
+            occur_time: now,
+            before: json!({"opinion": {"id": o.id, "answer_overdue": false}}),
+            after: json!({"opinion": {"id": o.id, "answer_overdue": true}, "escalation": e}),
+            record: Record::Escalation(escalation_pb(&e)),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The answer deadline of plan item `opinion_id` passed at `now` unanswered: an escalation
+/// addressed to the plan's department's leaders and the district, the item marked overdue.
+/// Returns whether anything was recorded.
+pub async fn plan_answer_overdue(
+    tx: &mut PgConnection,
+    opinion_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, ConsultationError> {
+    let Some(plan_id) = plans::plan_of_opinion(tx, opinion_id).await? else { return Ok(false) };
+    let Some(mut plan) = plans::get(tx, plan_id, true).await? else { return Ok(false) };
+    let mut opinions = plans::opinions(tx, plan_id, true).await?;
+    let Some(o) = opinions.iter_mut().find(|o| o.id == opinion_id) else { return Ok(false) };
+    let Some(due) = o.answer_deadline else { return Ok(false) };
+    if o.answer.is_some() || o.answer_overdue || now <= due {
+        return Ok(false);
+    }
+    o.answer_overdue = true;
+    let o = o.clone();
+    plans::update_opinion(tx, &o).await?;
+    // The plan's copy of its objections carries the flag too.
+    domain::plan::settle(&mut plan, &opinions);
+    plans::update(tx, &plan).await?;
+    let e = Escalation {
+        id: Uuid::now_v7(),
+        kind: EscalationKind::AnswerOverdue,
+        decision_id: None,
+        plan_id: Some(plan_id),
+        opinion_id: Some(o.id),
+        department_id: plan.department_id.clone(),
+        street_id: o.street_id.clone(),
+        due_time: due,
+        escalate_time: now,
+        addressed_to: vec![format!("department/{}/leaders", plan.department_id), DISTRICT.into()],
+    };
+    escalations::insert(tx, &e).await?;
+    journal::record(
+        tx,
+        Change {
+            subject: Subject::Plan(plan_id),
+            department_id: plan.department_id.clone(),
+            street_ids: plan.street_ids.clone(),
             street_id: o.street_id.clone(),
             event_type: Ev::AnswerOverdue,
             actor: Actor::service(),

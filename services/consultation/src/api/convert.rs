@@ -125,6 +125,8 @@ pub fn plan_opinion_pb(o: &PlanOpinion) -> pb::PlanOpinion {
             Some(Verdict::SignedOff) => pb::AcceptanceVerdict::SignedOff,
             Some(Verdict::Objected) => pb::AcceptanceVerdict::Objected,
         } as i32,
+        answer_deadline: o.answer_deadline.map(ts),
+        answer_overdue: o.answer_overdue,
     }
 }
 
@@ -216,7 +218,8 @@ pub fn escalation_pb(e: &Escalation) -> pb::Escalation {
             EscalationKind::ReplyOverdue => pb::EscalationKind::ReplyOverdue,
             EscalationKind::AnswerOverdue => pb::EscalationKind::AnswerOverdue,
         } as i32,
-        decision_id: e.decision_id.to_string(),
+        decision_id: e.decision_id.map(|id| id.to_string()).unwrap_or_default(),
+        plan_id: e.plan_id.map(|id| id.to_string()).unwrap_or_default(),
         opinion_id: e.opinion_id.map(|id| id.to_string()).unwrap_or_default(),
         department_id: e.department_id.clone(),
         street_id: e.street_id.clone(),

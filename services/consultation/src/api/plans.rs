@@ -16,6 +16,7 @@ use super::{
     readable_plan, require_department, require_street_leader, uuid,
 };
 use crate::{
+    deadlines,
     domain::{
         access,
         decision::reason_required,
@@ -276,15 +277,16 @@ pub(super) async fn submit_plan_opinion(
     let participation = input::text(&mut v, "participation", &req.participation, TEXT_MAX, false);
     v.into_result()?;
     let key = RPCS.idempotency("SubmitPlanOpinion", &p, &req.request_id, &req)?;
-    let now = s.now();
-    minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
+    let (now, staged, calendar, days) = (s.now(), s.staged(), s.d.calendar.clone(), s.d.answer_working_days);
+    let staged_tx = staged.clone();
+    let out = minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
         Box::pin(async move {
             let mut plan = readable_plan(tx, &p, id, true).await?;
             let street_id = require_street_leader(&p, "give a street's opinion on a plan")?.to_owned();
             plan::may_submit(&plan, &street_id, verdict)?;
             let mut opinions = store::opinions(tx, id, true).await?;
             let actor = convert::actor(&p);
-            let o = PlanOpinion {
+            let mut o = PlanOpinion {
                 id: Uuid::now_v7(),
                 plan_id: id,
                 street_id: street_id.clone(),
@@ -297,7 +299,13 @@ pub(super) async fn submit_plan_opinion(
                 answer: None,
                 no_opinion: req.no_opinion,
                 acceptance: verdict,
+                answer_deadline: None,
+                answer_overdue: false,
             };
+            // An item with something to say is owed an answer in working days.
+            if o.needs_answer() {
+                o.answer_deadline = Some(crate::to_micros(calendar.add_working_days(now, days)));
+            }
             store::insert_opinion(tx, &o).await?;
             opinions.push(o.clone());
             plan::settle(&mut plan, &opinions);
@@ -316,10 +324,15 @@ pub(super) async fn submit_plan_opinion(
                 ),
             )
             .await?;
+            if let Some(due) = o.answer_deadline {
+                staged_tx.schedule(tx, deadlines::plan_answer(o.id, due)).await?;
+            }
             Ok(plan_opinion_pb(&o))
         })
     })
-    .await
+    .await?;
+    staged.index().await;
+    Ok(out)
 }
 
 pub(super) async fn answer_plan_opinion(
@@ -338,8 +351,9 @@ pub(super) async fn answer_plan_opinion(
         return Err(reason_missing("reason"));
     }
     let key = RPCS.idempotency("AnswerPlanOpinion", &p, &req.request_id, &req)?;
-    let now = s.now();
-    minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
+    let (now, staged) = (s.now(), s.staged());
+    let staged_tx = staged.clone();
+    let out = minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
         Box::pin(async move {
             let missing = || ConsultationError::not_found(PLAN_OPINION, id);
             let plan_id = store::plan_of_opinion(tx, id).await?.ok_or_else(missing)?;
@@ -378,10 +392,13 @@ pub(super) async fn answer_plan_opinion(
                 ),
             )
             .await?;
+            staged_tx.cancel(tx, deadlines::PLAN_ANSWER, o.id).await?;
             Ok(plan_opinion_pb(&o))
         })
     })
-    .await
+    .await?;
+    staged.index().await;
+    Ok(out)
 }
 
 pub(super) async fn list_plan_opinions(

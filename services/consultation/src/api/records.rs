@@ -152,8 +152,11 @@ pub(super) async fn get_consultation_report(
     let ps: Vec<_> = plans::all(&mut conn).await?.into_iter().filter(|p| within(p.create_time)).collect();
     let pos: Vec<_> =
         plans::all_opinions(&mut conn).await?.into_iter().filter(|o| ps.iter().any(|p| p.id == o.plan_id)).collect();
-    let es: Vec<_> =
-        escalations::all(&mut conn).await?.into_iter().filter(|e| ds.iter().any(|d| d.id == e.decision_id)).collect();
+    let es: Vec<_> = escalations::all(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|e| ds.iter().any(|d| Some(d.id) == e.decision_id) || ps.iter().any(|p| Some(p.id) == e.plan_id))
+        .collect();
     let report = report::compute(&ds, &os, &ps, &pos, &es);
     Ok(pb::ConsultationReport {
         departments: report.departments.iter().map(|(id, f)| figures_pb(id, f)).collect(),

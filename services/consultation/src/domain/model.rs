@@ -202,6 +202,12 @@ pub struct PlanOpinion {
     pub no_opinion: bool,
     /// Acceptance sign-off or objection.
     pub acceptance: Option<Verdict>,
+    /// When the answer is due, for an item that needs one.
+    #[serde(default)]
+    pub answer_deadline: Option<DateTime<Utc>>,
+    /// The answer deadline passed unanswered.
+    #[serde(default)]
+    pub answer_overdue: bool,
 }
 
 impl PlanOpinion {
@@ -329,8 +335,11 @@ pub struct Escalation {
     pub id: Uuid,
     /// Reply or answer overdue.
     pub kind: EscalationKind,
-    /// The decision.
-    pub decision_id: Uuid,
+    /// The decision, for a decision's escalation.
+    pub decision_id: Option<Uuid>,
+    /// The plan, for a plan item's.
+    #[serde(default)]
+    pub plan_id: Option<Uuid>,
     /// The item, for answers.
     pub opinion_id: Option<Uuid>,
     /// The department.

@@ -123,6 +123,8 @@ mod tests {
             answer: None,
             no_opinion,
             acceptance: None,
+            answer_deadline: None,
+            answer_overdue: false,
         }
     }
 

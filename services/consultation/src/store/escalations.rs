@@ -8,12 +8,13 @@ use crate::domain::model::{Escalation, EscalationKind};
 /// Records an escalation.
 pub async fn insert(tx: &mut PgConnection, e: &Escalation) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO escalations (id, kind, decision_id, department_id, street_id, escalate_time, doc) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO escalations (id, kind, decision_id, plan_id, department_id, street_id, escalate_time, doc) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(e.id)
     .bind(e.kind.as_str())
     .bind(e.decision_id)
+    .bind(e.plan_id)
     .bind(&e.department_id)
     .bind(&e.street_id)
     .bind(e.escalate_time)

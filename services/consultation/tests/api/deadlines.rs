@@ -89,3 +89,80 @@ async fn an_item_unanswered_at_its_answer_deadline_is_escalated_to_the_departmen
     let planning = report.departments.iter().find(|f| f.organization_id == PLANNING).unwrap();
     assert_eq!(planning.answers_overdue, 1);
 }
+
+#[tokio::test]
+async fn a_plan_item_unanswered_at_its_answer_deadline_is_escalated_and_an_answered_one_is_not() {
+    let app = TestApp::spawn_with(|c| c.deadlines.calendar = national_day_2026()).await;
+    app.clock.set(cst(9, 30, 10, 0));
+    let plan = app
+        .planning()
+        .create_plan(pb::CreatePlanRequest {
+            plan: Some(pb::Plan {
+                name: "海运社区公共服务设施规划".into(),
+                kind: pb::PlanKind::PublicServiceFacility as i32,
+                street_ids: vec![ZHONGNANLU.into(), SHUIGUOHU.into()],
+                description: "议事厅与便民点".into(),
+                ..Default::default()
+            }),
+            request_id: request_id(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let item = |street: &str, text: &str| {
+        let mut c = app.leader(street);
+        let req = pb::SubmitPlanOpinionRequest {
+            plan_id: plan.id.clone(),
+            stance: 3,
+            text: text.into(),
+            request_id: request_id(),
+            ..Default::default()
+        };
+        async move { c.submit_plan_opinion(req).await.unwrap().into_inner() }
+    };
+    let answered = item(ZHONGNANLU, "临街设置").await;
+    let forgotten = item(SHUIGUOHU, "增加停车位").await;
+    assert_eq!(forgotten.answer_deadline, Some(minhu_consultation::api::convert::ts(cst(10, 13, 17, 30))));
+    let silent = app
+        .leader(ZHONGNANLU)
+        .submit_plan_opinion(pb::SubmitPlanOpinionRequest {
+            plan_id: plan.id.clone(),
+            no_opinion: true,
+            request_id: request_id(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(silent.answer_deadline, None, "no opinion owes no answer");
+    app.planning()
+        .answer_plan_opinion(pb::AnswerPlanOpinionRequest {
+            plan_opinion_id: answered.id.clone(),
+            result: pb::AdoptionResult::Adopted as i32,
+            reason: String::new(),
+            request_id: request_id(),
+        })
+        .await
+        .unwrap();
+    app.clock.set(cst(10, 13, 17, 31));
+    assert_eq!(app.fire_due().await, 1);
+    let found = escalations(&app).await;
+    assert_eq!(found.len(), 1);
+    let e = &found[0];
+    assert_eq!(
+        (e.plan_id.as_str(), e.opinion_id.as_str(), e.decision_id.as_str()),
+        (plan.id.as_str(), forgotten.id.as_str(), "")
+    );
+    assert_eq!(e.addressed_to, [format!("department/{PLANNING}/leaders"), "district".into()]);
+    let items = app
+        .district()
+        .list_plan_opinions(pb::ListPlanOpinionsRequest {
+            plan_id: plan.id.clone(),
+            street_id: SHUIGUOHU.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(items.opinions[0].answer_overdue);
+}
