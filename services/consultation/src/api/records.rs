@@ -84,7 +84,7 @@ pub(super) async fn list_escalations(
     let paging = RPCS.page::<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>(
         req.page_size,
         &req.page_token,
-        &["escalations", &req.department_id, &req.street_id, &kind_key, &req.decision_id],
+        &["escalations", &req.department_id, &req.street_id, &kind_key, &req.decision_id, &req.plan_id],
     )?;
     let Some(scope) = scope_filters(&access::scope(&p)) else { return Ok(pb::ListEscalationsResponse::default()) };
     let filter = escalations::Filter {
@@ -92,6 +92,7 @@ pub(super) async fn list_escalations(
         street_id: Some(req.street_id.trim().to_owned()).filter(|x| !x.is_empty()),
         kind,
         decision_id,
+        plan_id: minhu_grpc::optional_uuid("plan_id", &req.plan_id)?,
     };
     let mut conn = s.d.pool.acquire().await?;
     let (mut rows, total) = escalations::list(&mut conn, scope, &filter, paging.after, paging.limit()).await?;

@@ -42,11 +42,14 @@ pub struct Filter {
     pub kind: Option<EscalationKind>,
     /// Of this decision.
     pub decision_id: Option<uuid::Uuid>,
+    /// Of this plan.
+    pub plan_id: Option<uuid::Uuid>,
 }
 
 const WHERE: &str = "($1::text IS NULL OR department_id = $1) AND ($2::text IS NULL OR street_id = $2) \
      AND ($3::text IS NULL OR kind = $3) AND ($4::uuid IS NULL OR decision_id = $4) \
-     AND ($5::text IS NULL OR street_id = $5) AND ($6::text IS NULL OR department_id = $6)";
+     AND ($5::text IS NULL OR street_id = $5) AND ($6::text IS NULL OR department_id = $6) \
+     AND ($7::uuid IS NULL OR plan_id = $7)";
 
 /// A page of escalations, oldest first, and the total.
 pub async fn list(
@@ -64,11 +67,12 @@ pub async fn list(
             .bind(filter.decision_id)
             .bind(&scope.0)
             .bind(&scope.1)
+            .bind(filter.plan_id)
             .fetch_one(&mut *conn)
             .await?;
     let rows: Vec<(Json<Escalation>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT doc FROM escalations WHERE {WHERE} AND ($7::timestamptz IS NULL OR (escalate_time, id) > ($7, $8)) \
-         ORDER BY escalate_time, id LIMIT $9"
+        "SELECT doc FROM escalations WHERE {WHERE} AND ($8::timestamptz IS NULL OR (escalate_time, id) > ($8, $9)) \
+         ORDER BY escalate_time, id LIMIT $10"
     )))
     .bind(&filter.department_id)
     .bind(&filter.street_id)
@@ -76,6 +80,7 @@ pub async fn list(
     .bind(filter.decision_id)
     .bind(&scope.0)
     .bind(&scope.1)
+    .bind(filter.plan_id)
     .bind(after.map(|a| a.0))
     .bind(after.map(|a| a.1))
     .bind(limit)

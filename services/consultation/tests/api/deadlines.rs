@@ -154,6 +154,16 @@ async fn a_plan_item_unanswered_at_its_answer_deadline_is_escalated_and_an_answe
         (plan.id.as_str(), forgotten.id.as_str(), "")
     );
     assert_eq!(e.addressed_to, [format!("department/{PLANNING}/leaders"), "district".into()]);
+    let of_plan = app
+        .district()
+        .list_escalations(pb::ListEscalationsRequest { plan_id: plan.id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(of_plan.total_size, 1);
+    let mine =
+        app.leader(ZHONGNANLU).list_escalations(pb::ListEscalationsRequest::default()).await.unwrap().into_inner();
+    assert_eq!(mine.total_size, 0, "a street sees only its own");
     let items = app
         .district()
         .list_plan_opinions(pb::ListPlanOpinionsRequest {
