@@ -37,7 +37,12 @@ pub fn took_part(opinions: &[PlanOpinion], street_id: &str, stage: PlanStage) ->
 
 /// Recomputes the derived fields of `plan` from all its opinions.
 pub fn settle(plan: &mut Plan, opinions: &[PlanOpinion]) {
-    plan.pending_street_ids = plan.street_ids.iter().filter(|s| !took_part(opinions, s, plan.stage)).cloned().collect();
+    // A completed plan waits for nobody.
+    plan.pending_street_ids = if plan.stage == PlanStage::Completed {
+        Vec::new()
+    } else {
+        plan.street_ids.iter().filter(|s| !took_part(opinions, s, plan.stage)).cloned().collect()
+    };
     plan.unanswered =
         opinions.iter().filter(|o| o.stage == plan.stage && o.needs_answer() && o.answer.is_none()).count();
     plan.objections = opinions.iter().filter(|o| o.acceptance == Some(Verdict::Objected)).cloned().collect();

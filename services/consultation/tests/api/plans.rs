@@ -131,6 +131,7 @@ async fn a_plan_goes_through_all_three_stages_and_acceptance_keeps_an_objection_
     let done = advance(&app, &p, pb::PlanStage::Acceptance).await.unwrap();
     assert_eq!(done.stage, pb::PlanStage::Completed as i32);
     assert_eq!(done.stage_history.len(), 3);
+    assert!(done.pending_street_ids.is_empty(), "a completed plan waits for nobody: {:?}", done.pending_street_ids);
     assert_eq!(
         done.objections.iter().map(|o| (o.street_id.as_str(), o.text.as_str())).collect::<Vec<_>>(),
         [(SHUIGUOHU, "无障碍坡道坡度不达标")]
