@@ -7,5 +7,6 @@ mod deadlines;
 mod decisions;
 mod helpers;
 mod plans;
+mod process;
 mod rules;
 mod trail;
