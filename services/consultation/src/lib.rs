@@ -98,11 +98,13 @@ impl Default for DeadlineConfig {
 pub struct FeedConfig {
     /// Watches re-read the outbox this often even without a notification.
     pub poll: Duration,
+    /// A heartbeat after this long idle (15 s by contract).
+    pub heartbeat: Duration,
 }
 
 impl Default for FeedConfig {
     fn default() -> Self {
-        Self { poll: Duration::from_secs(1) }
+        Self { poll: Duration::from_secs(1), heartbeat: Duration::from_secs(15) }
     }
 }
 
@@ -277,6 +279,7 @@ impl Application {
             answer_working_days: config.deadlines.answer_working_days,
             scheduler: deadlines.clone(),
             head,
+            heartbeat: config.feed.heartbeat,
         });
         let max = config.server.max_message_bytes;
         let service =

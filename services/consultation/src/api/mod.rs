@@ -56,6 +56,8 @@ pub struct Deps {
     pub scheduler: minhu_deadlines::Deadlines,
     /// The feed's head.
     pub head: Head,
+    /// Idle time before a watch sends a heartbeat.
+    pub heartbeat: std::time::Duration,
 }
 
 impl std::fmt::Debug for Deps {

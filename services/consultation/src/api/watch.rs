@@ -2,7 +2,8 @@
 //! event of the plans and decisions the caller may read, then each new one as it commits
 //! (woken by the shared [`Head`](crate::feed), LISTEN/NOTIFY with polling as fallback). A
 //! street's portal sees each answer to its opinions, reasons included, as it is given;
-//! resuming from the last sequence seen misses nothing and repeats nothing.
+//! resuming from the last sequence seen misses nothing and repeats nothing. An idle stream
+//! sends a heartbeat every `heartbeat` (15 s) so that proxies keep it open.
 
 use minhu_proto::consultation::v1 as pb;
 use prost::Message as _;
@@ -39,7 +40,7 @@ pub(super) async fn watch_consultations(
         )));
     }
     let (out, rx) = mpsc::channel(64);
-    let (pool, mut head) = (s.d.pool.clone(), s.d.head.subscribe());
+    let (pool, mut head, heartbeat) = (s.d.pool.clone(), s.d.head.subscribe(), s.d.heartbeat);
     let mut cursor = req.after_sequence;
     tokio::spawn(async move {
         loop {
@@ -69,12 +70,27 @@ pub(super) async fn watch_consultations(
                 }
             }
             if !full {
-                let moved = tokio::select! {
-                    changed = head.changed() => changed.is_ok(),
-                    _ = out.closed() => false,
-                };
-                if !moved {
-                    return;
+                // Wait for the head to move; each idle `heartbeat` says the stream is alive.
+                loop {
+                    let woke = tokio::select! {
+                        changed = head.changed() => Some(changed.is_ok()),
+                        _ = out.closed() => Some(false),
+                        _ = tokio::time::sleep(heartbeat) => None,
+                    };
+                    match woke {
+                        Some(true) => break,
+                        Some(false) => return,
+                        None => {
+                            let beat = pb::WatchConsultationsResponse {
+                                sequence: cursor,
+                                heartbeat: true,
+                                ..Default::default()
+                            };
+                            if out.send(Ok(beat)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                 }
             }
         }

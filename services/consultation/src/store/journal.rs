@@ -122,6 +122,7 @@ pub async fn record(tx: &mut PgConnection, change: Change) -> Result<i64, sqlx::
         street_id: change.street_id.clone(),
         occur_time: Some(crate::api::convert::ts(change.occur_time)),
         record: Some(change.record),
+        heartbeat: false,
     };
     sqlx::query(
         "INSERT INTO events (sequence, event_type, subject_id, department_id, street_ids, occur_time, payload) \

@@ -282,3 +282,15 @@ async fn bad_input_names_every_bad_field_and_writes_nothing() {
     assert_eq!(list.total_size, 0);
     assert_eq!(app.head().await, 0, "nothing journalled");
 }
+
+#[tokio::test]
+async fn an_idle_watch_sends_heartbeats_at_the_feeds_position() {
+    let app = TestApp::spawn_with(|c| c.feed.heartbeat = std::time::Duration::from_millis(100)).await;
+    app.pump_room_decision(5).await;
+    let mut watch = app.watch(&tokens::street_leader(ZHONGNANLU), 0).await;
+    let created = next(&mut watch).await;
+    assert!(!created.heartbeat);
+    let beat = next(&mut watch).await;
+    assert!(beat.heartbeat && beat.record.is_none(), "{beat:?}");
+    assert_eq!((beat.sequence, beat.event_type), (created.sequence, 0));
+}
