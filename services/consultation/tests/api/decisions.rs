@@ -294,3 +294,72 @@ async fn an_idle_watch_sends_heartbeats_at_the_feeds_position() {
     assert!(beat.heartbeat && beat.record.is_none(), "{beat:?}");
     assert_eq!((beat.sequence, beat.event_type), (created.sequence, 0));
 }
+
+#[tokio::test]
+async fn lists_page_newest_first_and_a_token_belongs_to_its_filters() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(app.pump_room_decision(5).await.id);
+        app.clock.advance(chrono::TimeDelta::seconds(1));
+    }
+    let first = app
+        .district()
+        .list_decisions(pb::ListDecisionsRequest { page_size: 2, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.total_size, 3);
+    assert_eq!(first.decisions.iter().map(|d| &d.id).collect::<Vec<_>>(), [&ids[2], &ids[1]]);
+    let second = app
+        .district()
+        .list_decisions(pb::ListDecisionsRequest {
+            page_size: 2,
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.decisions.iter().map(|d| &d.id).collect::<Vec<_>>(), [&ids[0]]);
+    assert!(second.next_page_token.is_empty());
+    let other = app
+        .district()
+        .list_decisions(pb::ListDecisionsRequest {
+            page_size: 2,
+            page_token: first.next_page_token,
+            street_id: ZHONGNANLU.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&other), ["page_token"]);
+
+    let d = app.decision(&ids[0]).await;
+    // Items are taken until every street has replied: 水果湖街 gives two first.
+    app.opinion(&d, SHUIGUOHU, "一").await;
+    app.opinion(&d, SHUIGUOHU, "三").await;
+    app.opinion(&d, ZHONGNANLU, "二").await;
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = app
+            .district()
+            .list_decision_opinions(pb::ListDecisionOpinionsRequest {
+                decision_id: d.id.clone(),
+                page_size: 1,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.opinions.into_iter().map(|o| (o.street_id, o.text)));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let by_street: Vec<(&str, &str)> = seen.iter().map(|(s, t)| (s.as_str(), t.as_str())).collect();
+    assert_eq!(by_street, [(SHUIGUOHU, "一"), (SHUIGUOHU, "三"), (ZHONGNANLU, "二")]);
+}
