@@ -15,15 +15,6 @@ pub fn ts(t: DateTime<Utc>) -> Timestamp {
     Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
 }
 
-/// A time from a protobuf timestamp (cut to microseconds, as Postgres keeps it); `None`
-/// when out of range.
-pub fn from_ts(t: &Timestamp) -> Option<DateTime<Utc>> {
-    if !(0..1_000_000_000).contains(&t.nanos) {
-        return None;
-    }
-    DateTime::from_timestamp(t.seconds, t.nanos as u32).map(crate::to_micros)
-}
-
 /// The actor the trail keeps for `p`.
 pub fn actor(p: &Principal) -> Actor {
     Actor { id: p.subject.clone(), name: p.name.clone(), organization: p.organization.to_string() }
@@ -226,73 +217,5 @@ pub fn escalation_pb(e: &Escalation) -> pb::Escalation {
         due_time: Some(ts(e.due_time)),
         escalate_time: Some(ts(e.escalate_time)),
         addressed_to: e.addressed_to.clone(),
-    }
-}
-
-/// The domain stage of a contract stage; `None` for UNSPECIFIED or unknown.
-pub fn stage(value: i32) -> Option<PlanStage> {
-    match pb::PlanStage::try_from(value).ok()? {
-        pb::PlanStage::Drafting => Some(PlanStage::Drafting),
-        pb::PlanStage::Construction => Some(PlanStage::Construction),
-        pb::PlanStage::Acceptance => Some(PlanStage::Acceptance),
-        pb::PlanStage::Completed => Some(PlanStage::Completed),
-        pb::PlanStage::Unspecified => None,
-    }
-}
-
-/// The domain plan kind; `None` for UNSPECIFIED or unknown.
-pub fn plan_kind(value: i32) -> Option<PlanKind> {
-    match pb::PlanKind::try_from(value).ok()? {
-        pb::PlanKind::CommunityConstruction => Some(PlanKind::CommunityConstruction),
-        pb::PlanKind::PublicServiceFacility => Some(PlanKind::PublicServiceFacility),
-        pb::PlanKind::Unspecified => None,
-    }
-}
-
-/// The domain decision kind; `None` for UNSPECIFIED or unknown.
-pub fn decision_kind(value: i32) -> Option<DecisionKind> {
-    match pb::DecisionKind::try_from(value).ok()? {
-        pb::DecisionKind::MajorDecision => Some(DecisionKind::MajorDecision),
-        pb::DecisionKind::MajorProject => Some(DecisionKind::MajorProject),
-        pb::DecisionKind::Unspecified => None,
-    }
-}
-
-/// The domain stance; `None` for UNSPECIFIED or unknown.
-pub fn stance(value: i32) -> Option<Stance> {
-    match common::OpinionStance::try_from(value).ok()? {
-        common::OpinionStance::Agree => Some(Stance::Agree),
-        common::OpinionStance::Disagree => Some(Stance::Disagree),
-        common::OpinionStance::Conditional => Some(Stance::Conditional),
-        common::OpinionStance::Unspecified => None,
-    }
-}
-
-/// The domain adoption result; `None` for UNSPECIFIED or unknown.
-pub fn adoption(value: i32) -> Option<AdoptionResult> {
-    match pb::AdoptionResult::try_from(value).ok()? {
-        pb::AdoptionResult::Adopted => Some(AdoptionResult::Adopted),
-        pb::AdoptionResult::PartiallyAdopted => Some(AdoptionResult::PartiallyAdopted),
-        pb::AdoptionResult::NotAdopted => Some(AdoptionResult::NotAdopted),
-        pb::AdoptionResult::Unspecified => None,
-    }
-}
-
-/// The domain verdict; `None` for UNSPECIFIED (the shell's screen refuses unknown numbers
-/// before a handler runs).
-pub fn verdict(value: i32) -> Option<Verdict> {
-    match pb::AcceptanceVerdict::try_from(value).ok()? {
-        pb::AcceptanceVerdict::SignedOff => Some(Verdict::SignedOff),
-        pb::AcceptanceVerdict::Objected => Some(Verdict::Objected),
-        pb::AcceptanceVerdict::Unspecified => None,
-    }
-}
-
-/// The domain escalation kind; `None` for UNSPECIFIED (unknown numbers are screened).
-pub fn escalation_kind(value: i32) -> Option<EscalationKind> {
-    match pb::EscalationKind::try_from(value).ok()? {
-        pb::EscalationKind::ReplyOverdue => Some(EscalationKind::ReplyOverdue),
-        pb::EscalationKind::AnswerOverdue => Some(EscalationKind::AnswerOverdue),
-        pb::EscalationKind::Unspecified => None,
     }
 }

@@ -11,16 +11,15 @@ use uuid::Uuid;
 use super::{
     Consultation, DECISION_OPINION, RPCS, caller,
     convert::{self, decision_opinion_pb, decision_pb},
-    input::{self, NAME_MAX, PlaceInput, TEXT_MAX},
     readable_decision, require_department, require_street_leader, uuid,
 };
 use crate::{
     clients::{Roster, RosterFailure},
     deadlines,
     domain::{
-        Refusal, access,
-        decision::{self, reason_required},
-        model::{Actor, Answer, Decision, DecisionOpinion, DecisionState, Document, Place, distinct},
+        Refusal, access, decision,
+        model::{Actor, Answer, Decision, DecisionOpinion, DecisionState, Place, distinct},
+        validate::{self, PlaceInput, TEXT_MAX},
     },
     error::ConsultationError,
     store::{
@@ -78,71 +77,6 @@ pub(super) async fn check_streets(roster: &Roster, field: &str, ids: &[String]) 
     if inactive.is_empty() { Ok(()) } else { Err(ConsultationError::FailedPrecondition(inactive)) }
 }
 
-/// What CreateDecision asks for, checked.
-struct NewDecision {
-    kind: crate::domain::model::DecisionKind,
-    subject: String,
-    description: String,
-    named: Vec<String>,
-    places: Vec<PlaceInput>,
-    documents: Vec<Document>,
-    reply_deadline: Option<chrono::DateTime<chrono::Utc>>,
-    reply_working_days: u32,
-}
-
-fn new_decision(
-    d: Option<&pb::Decision>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<NewDecision, ConsultationError> {
-    let Some(d) = d else { return Err(ConsultationError::field("decision", "is required")) };
-    let mut v = FieldViolations::new();
-    let kind = convert::decision_kind(d.kind);
-    v.check(kind.is_some(), "decision.kind", "must be a decision or a project");
-    let subject = input::text(&mut v, "decision.subject", &d.subject, NAME_MAX, true);
-    let description = input::text(&mut v, "decision.description", &d.description, TEXT_MAX, true);
-    let named = input::street_ids(&mut v, "decision.street_ids", &d.street_ids);
-    let places = input::places(&mut v, "decision.places", &d.places);
-    if d.street_ids.is_empty() && d.places.is_empty() {
-        v.add("decision.street_ids", "name at least one street or place");
-    }
-    let documents = d
-        .documents
-        .iter()
-        .enumerate()
-        .map(|(i, x)| Document {
-            id: input::text(&mut v, &format!("decision.documents[{i}].id"), &x.id, 64, true),
-            file_name: input::text(&mut v, &format!("decision.documents[{i}].file_name"), &x.file_name, NAME_MAX, true),
-            content_type: input::text(
-                &mut v,
-                &format!("decision.documents[{i}].content_type"),
-                &x.content_type,
-                100,
-                false,
-            ),
-            size_bytes: x.size_bytes.max(0),
-            sha256: input::text(&mut v, &format!("decision.documents[{i}].sha256"), &x.sha256, 64, false),
-        })
-        .collect();
-    let reply_deadline = input::future_time(&mut v, "decision.reply_deadline", d.reply_deadline.as_ref(), now);
-    match (d.reply_deadline.is_some(), d.reply_working_days) {
-        (true, 0) | (false, 1..=60) => {}
-        (true, _) => v.add("decision.reply_working_days", "give the reply deadline or working days, not both"),
-        (false, 0) => v.add("decision.reply_deadline", "a reply deadline or reply_working_days is required"),
-        (false, _) => v.add("decision.reply_working_days", "must be between 1 and 60"),
-    }
-    v.into_result()?;
-    Ok(NewDecision {
-        kind: kind.expect("checked"),
-        subject,
-        description,
-        named,
-        places,
-        documents,
-        reply_deadline,
-        reply_working_days: d.reply_working_days.max(0) as u32,
-    })
-}
-
 /// The journal entry of a change to `d`.
 fn change(
     d: &Decision,
@@ -176,7 +110,7 @@ pub(super) async fn create_decision(
         .ok_or_else(|| ConsultationError::denied("only a department opens a decision consultation"))?
         .to_owned();
     let now = s.now();
-    let input = new_decision(req.decision.as_ref(), now)?;
+    let input = validate::new_decision(req.decision.as_ref(), now)?;
     let key = RPCS.idempotency("CreateDecision", &p, &req.request_id, &req)?;
     let staged = s.staged();
     let (roster, calendar) = (s.d.roster.clone(), s.d.calendar.clone());
@@ -254,7 +188,7 @@ pub(super) async fn list_decisions(
             Ok(st) => states.push(st.as_str_name().to_owned()),
         }
     }
-    let kind = convert::decision_kind(req.kind);
+    let kind = validate::decision_kind(req.kind);
     v.check(req.kind == 0 || kind.is_some(), "kind", "is not a decision kind");
     v.into_result()?;
     let states_key = states.join(",");
@@ -289,11 +223,7 @@ pub(super) async fn submit_decision_opinion(
 ) -> Result<pb::DecisionOpinion, ConsultationError> {
     let (p, req) = caller(r)?;
     let id = uuid("decision_id", &req.decision_id)?;
-    let mut v = FieldViolations::new();
-    let stance = convert::stance(req.stance);
-    v.check(stance.is_some(), "stance", "must be agree, disagree or conditional");
-    let text = input::text(&mut v, "text", &req.text, TEXT_MAX, true);
-    v.into_result()?;
+    let (stance, text) = validate::decision_opinion(req.stance, &req.text)?;
     let key = RPCS.idempotency("SubmitDecisionOpinion", &p, &req.request_id, &req)?;
     let (now, staged, calendar, days) = (s.now(), s.staged(), s.d.calendar.clone(), s.d.answer_working_days);
     let staged_tx = staged.clone();
@@ -308,7 +238,7 @@ pub(super) async fn submit_decision_opinion(
                 decision_id: id,
                 department_id: d.department_id.clone(),
                 street_id: street_id.clone(),
-                stance: stance.expect("checked"),
+                stance,
                 text,
                 signed_by: convert::actor(&p),
                 create_time: now,
@@ -363,28 +293,13 @@ pub(super) async fn submit_decision_opinion(
     Ok(out)
 }
 
-/// INVALID_ARGUMENT `REASON_REQUIRED` on `field`.
-pub(super) fn reason_missing(field: &str) -> ConsultationError {
-    let mut violations = FieldViolations::new();
-    violations.add(field, "is required unless the opinion is adopted (不予采纳的，应予以反馈)");
-    ConsultationError::Rejected { reason: "REASON_REQUIRED", violations }
-}
-
 pub(super) async fn record_adoption(
     s: &Consultation,
     r: Request<pb::RecordAdoptionRequest>,
 ) -> Result<pb::DecisionOpinion, ConsultationError> {
     let (p, req) = caller(r)?;
     let id = uuid("decision_opinion_id", &req.decision_opinion_id)?;
-    let mut v = FieldViolations::new();
-    let result = convert::adoption(req.result);
-    v.check(result.is_some(), "result", "must be adopted, partially adopted or not adopted");
-    let reason = input::text(&mut v, "reason", &req.reason, TEXT_MAX, false);
-    v.into_result()?;
-    let result = result.expect("checked");
-    if reason_required(result) && reason.is_empty() {
-        return Err(reason_missing("reason"));
-    }
+    let (result, reason) = validate::answer(req.result, &req.reason)?;
     let key = RPCS.idempotency("RecordAdoption", &p, &req.request_id, &req)?;
     let (now, staged) = (s.now(), s.staged());
     let staged_tx = staged.clone();
@@ -478,8 +393,8 @@ pub(super) async fn finalize_decision(
     let (p, req) = caller(r)?;
     let id = uuid("decision_id", &req.decision_id)?;
     let mut v = FieldViolations::new();
-    let summary = input::text(&mut v, "summary", &req.summary, TEXT_MAX, true);
-    let places = input::places(&mut v, "places", &req.places);
+    let summary = validate::text(&mut v, "summary", &req.summary, TEXT_MAX, true);
+    let places = validate::places(&mut v, "places", &req.places);
     v.into_result()?;
     let key = RPCS.idempotency("FinalizeDecision", &p, &req.request_id, &req)?;
     let (now, staged, roster) = (s.now(), s.staged(), s.d.roster.clone());

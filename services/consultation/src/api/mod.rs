@@ -4,7 +4,6 @@
 
 pub mod convert;
 mod decisions;
-mod input;
 mod plans;
 mod records;
 mod watch;

@@ -11,17 +11,16 @@ use uuid::Uuid;
 use super::{
     Consultation, PLAN_OPINION, RPCS, caller,
     convert::{self, plan_opinion_pb, plan_pb},
-    decisions::{check_streets, reason_missing},
-    input::{self, NAME_MAX, TEXT_MAX},
+    decisions::check_streets,
     readable_plan, require_department, require_street_leader, uuid,
 };
 use crate::{
     deadlines,
     domain::{
         access,
-        decision::reason_required,
         model::{Actor, Answer, Plan, PlanOpinion, PlanStage, StageTransition, Verdict},
         plan,
+        validate::{self, NAME_MAX, TEXT_MAX},
     },
     error::ConsultationError,
     store::{
@@ -65,13 +64,13 @@ pub(super) async fn create_plan(
     let now = s.now();
     let Some(input) = req.plan.as_ref() else { return Err(ConsultationError::field("plan", "is required")) };
     let mut v = FieldViolations::new();
-    let name = input::text(&mut v, "plan.name", &input.name, NAME_MAX, true);
-    let kind = convert::plan_kind(input.kind);
+    let name = validate::text(&mut v, "plan.name", &input.name, NAME_MAX, true);
+    let kind = validate::plan_kind(input.kind);
     v.check(kind.is_some(), "plan.kind", "must be community construction or public-service facility");
-    let description = input::text(&mut v, "plan.description", &input.description, TEXT_MAX, true);
-    let street_ids = input::street_ids(&mut v, "plan.street_ids", &input.street_ids);
+    let description = validate::text(&mut v, "plan.description", &input.description, TEXT_MAX, true);
+    let street_ids = validate::street_ids(&mut v, "plan.street_ids", &input.street_ids);
     v.check(!input.street_ids.is_empty(), "plan.street_ids", "at least one street is required");
-    let opinion_deadline = input::future_time(&mut v, "plan.opinion_deadline", input.opinion_deadline.as_ref(), now);
+    let opinion_deadline = validate::future_time(&mut v, "plan.opinion_deadline", input.opinion_deadline.as_ref(), now);
     v.into_result()?;
     let key = RPCS.idempotency("CreatePlan", &p, &req.request_id, &req)?;
     let roster = s.d.roster.clone();
@@ -124,9 +123,9 @@ pub(super) async fn list_plans(
 ) -> Result<pb::ListPlansResponse, ConsultationError> {
     let (p, req) = caller(r)?;
     let mut v = FieldViolations::new();
-    let stage = convert::stage(req.stage);
+    let stage = validate::stage(req.stage);
     v.check(req.stage == 0 || stage.is_some(), "stage", "is not a plan stage");
-    let kind = convert::plan_kind(req.kind);
+    let kind = validate::plan_kind(req.kind);
     v.check(req.kind == 0 || kind.is_some(), "kind", "is not a plan kind");
     v.into_result()?;
     let (stage_key, kind_key, pending_key) =
@@ -162,17 +161,17 @@ pub(super) async fn update_plan(
     let mut v = FieldViolations::new();
     let name = paths
         .wants("name", !input.name.is_empty())
-        .then(|| input::text(&mut v, "plan.name", &input.name, NAME_MAX, true));
+        .then(|| validate::text(&mut v, "plan.name", &input.name, NAME_MAX, true));
     let description = paths
         .wants("description", !input.description.is_empty())
-        .then(|| input::text(&mut v, "plan.description", &input.description, TEXT_MAX, true));
+        .then(|| validate::text(&mut v, "plan.description", &input.description, TEXT_MAX, true));
     let street_ids = paths.wants("street_ids", !input.street_ids.is_empty()).then(|| {
         v.check(!input.street_ids.is_empty(), "plan.street_ids", "at least one street is required");
-        input::street_ids(&mut v, "plan.street_ids", &input.street_ids)
+        validate::street_ids(&mut v, "plan.street_ids", &input.street_ids)
     });
     let deadline = paths
         .wants("opinion_deadline", input.opinion_deadline.is_some())
-        .then(|| input::future_time(&mut v, "plan.opinion_deadline", input.opinion_deadline.as_ref(), now));
+        .then(|| validate::future_time(&mut v, "plan.opinion_deadline", input.opinion_deadline.as_ref(), now));
     v.into_result()?;
     let key = RPCS.idempotency("UpdatePlan", &p, &req.request_id, &req)?;
     let roster = s.d.roster.clone();
@@ -219,10 +218,10 @@ pub(super) async fn advance_plan_stage(
     let id = uuid("plan_id", &req.plan_id)?;
     let now = s.now();
     let mut v = FieldViolations::new();
-    let expected = convert::stage(req.expected_stage);
+    let expected = validate::stage(req.expected_stage);
     v.check(expected.is_some(), "expected_stage", "must name the current stage");
-    let note = input::text(&mut v, "note", &req.note, TEXT_MAX, false);
-    let next_deadline = input::future_time(&mut v, "next_opinion_deadline", req.next_opinion_deadline.as_ref(), now);
+    let note = validate::text(&mut v, "note", &req.note, TEXT_MAX, false);
+    let next_deadline = validate::future_time(&mut v, "next_opinion_deadline", req.next_opinion_deadline.as_ref(), now);
     v.into_result()?;
     let key = RPCS.idempotency("AdvancePlanStage", &p, &req.request_id, &req)?;
     minhu_store::write(&s.d.pool, &key, async { Ok::<_, ConsultationError>(()) }, move |tx, ()| {
@@ -266,15 +265,15 @@ pub(super) async fn submit_plan_opinion(
     let (p, req) = caller(r)?;
     let id = uuid("plan_id", &req.plan_id)?;
     let mut v = FieldViolations::new();
-    let stance = convert::stance(req.stance);
-    let verdict = convert::verdict(req.acceptance);
+    let stance = validate::stance(req.stance);
+    let verdict = validate::verdict(req.acceptance);
     // "No opinion" and a sign-off may say nothing; everything else says what it means.
     let may_be_silent = req.no_opinion || verdict == Some(Verdict::SignedOff);
-    let text = input::text(&mut v, "text", &req.text, TEXT_MAX, !may_be_silent);
+    let text = validate::text(&mut v, "text", &req.text, TEXT_MAX, !may_be_silent);
     v.check(req.stance == 0 || stance.is_some(), "stance", "is not an opinion stance");
     v.check(stance.is_some() || may_be_silent, "stance", "must be agree, disagree or conditional");
     v.check(!(req.no_opinion && verdict == Some(Verdict::Objected)), "no_opinion", "an objection is an opinion");
-    let participation = input::text(&mut v, "participation", &req.participation, TEXT_MAX, false);
+    let participation = validate::text(&mut v, "participation", &req.participation, TEXT_MAX, false);
     v.into_result()?;
     let key = RPCS.idempotency("SubmitPlanOpinion", &p, &req.request_id, &req)?;
     let (now, staged, calendar, days) = (s.now(), s.staged(), s.d.calendar.clone(), s.d.answer_working_days);
@@ -341,15 +340,7 @@ pub(super) async fn answer_plan_opinion(
 ) -> Result<pb::PlanOpinion, ConsultationError> {
     let (p, req) = caller(r)?;
     let id = uuid("plan_opinion_id", &req.plan_opinion_id)?;
-    let mut v = FieldViolations::new();
-    let result = convert::adoption(req.result);
-    v.check(result.is_some(), "result", "must be adopted, partially adopted or not adopted");
-    let reason = input::text(&mut v, "reason", &req.reason, TEXT_MAX, false);
-    v.into_result()?;
-    let result = result.expect("checked");
-    if reason_required(result) && reason.is_empty() {
-        return Err(reason_missing("reason"));
-    }
+    let (result, reason) = validate::answer(req.result, &req.reason)?;
     let key = RPCS.idempotency("AnswerPlanOpinion", &p, &req.request_id, &req)?;
     let (now, staged) = (s.now(), s.staged());
     let staged_tx = staged.clone();
@@ -407,7 +398,7 @@ pub(super) async fn list_plan_opinions(
 ) -> Result<pb::ListPlanOpinionsResponse, ConsultationError> {
     let (p, req) = caller(r)?;
     let id = uuid("plan_id", &req.plan_id)?;
-    let stage = convert::stage(req.stage);
+    let stage = validate::stage(req.stage);
     if req.stage != 0 && stage.is_none() {
         return Err(ConsultationError::field("stage", "is not a plan stage"));
     }

@@ -6,7 +6,7 @@ use tonic::Request;
 
 use super::{
     Consultation, RPCS, caller,
-    convert::{self, decision_pb, escalation_pb, plan_opinion_pb, ts},
+    convert::{decision_pb, escalation_pb, plan_opinion_pb, ts},
     readable_subject, uuid,
 };
 use crate::{
@@ -14,6 +14,7 @@ use crate::{
         access,
         model::{DecisionState, Verdict},
         report::{self, Figures},
+        validate,
     },
     error::ConsultationError,
     store::{decisions, escalations, journal, plans, scope_filters},
@@ -77,7 +78,7 @@ pub(super) async fn list_escalations(
     r: Request<pb::ListEscalationsRequest>,
 ) -> Result<pb::ListEscalationsResponse, ConsultationError> {
     let (p, req) = caller(r)?;
-    let kind = convert::escalation_kind(req.kind);
+    let kind = validate::escalation_kind(req.kind);
     let decision_id =
         if req.decision_id.trim().is_empty() { None } else { Some(uuid("decision_id", &req.decision_id)?) };
     let kind_key = req.kind.to_string();
@@ -135,12 +136,12 @@ pub(super) async fn get_consultation_report(
     let start = req
         .start_time
         .as_ref()
-        .map(|t| convert::from_ts(t).ok_or_else(|| ConsultationError::field("start_time", "is not a valid time")))
+        .map(|t| validate::time(t).ok_or_else(|| ConsultationError::field("start_time", "is not a valid time")))
         .transpose()?;
     let end = req
         .end_time
         .as_ref()
-        .map(|t| convert::from_ts(t).ok_or_else(|| ConsultationError::field("end_time", "is not a valid time")))
+        .map(|t| validate::time(t).ok_or_else(|| ConsultationError::field("end_time", "is not a valid time")))
         .transpose()?;
     let within = |t: chrono::DateTime<chrono::Utc>| start.is_none_or(|s| t >= s) && end.is_none_or(|e| t < e);
     let mut conn = s.d.pool.acquire().await?;

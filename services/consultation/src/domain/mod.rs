@@ -1,12 +1,13 @@
 //! Consultation's rules, free of I/O: the records (the model), what a plan's stages and a
-//! decision's consultation allow ([`plan`], [`decision`]), who may do what ([`access`]) and
-//! the district's figures ([`report`]). Pure functions, unit tested without a database.
+//! decision's consultation allow ([`plan`], [`decision`]), who may do what ([`access`]),
+//! the district's figures ([`report`]) and requests parsed into these ([`validate`]). Pure functions, unit tested without a database.
 
 pub mod access;
 pub mod decision;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod validate;
 
 /// A closed set of codes whose names are the proto enum value names: the api maps them one
 /// to one and the store keeps readable text.
