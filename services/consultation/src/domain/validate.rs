@@ -262,3 +262,32 @@ pub fn escalation_kind(value: i32) -> Option<EscalationKind> {
         pb::EscalationKind::Unspecified => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_or_non_adoption_without_a_reason_is_refused_by_name() {
+        for result in [pb::AdoptionResult::PartiallyAdopted, pb::AdoptionResult::NotAdopted] {
+            let Err(ApiError::Rejected { reason, violations }) = answer(result as i32, "  ") else { panic!() };
+            assert_eq!(reason, "REASON_REQUIRED");
+            assert_eq!(violations.violations()[0].field, "reason");
+        }
+        assert_eq!(answer(pb::AdoptionResult::Adopted as i32, "").unwrap(), (AdoptionResult::Adopted, String::new()));
+        let Err(ApiError::InvalidArgument(v)) = answer(0, "x") else { panic!() };
+        assert_eq!(v.violations()[0].field, "result");
+    }
+
+    #[test]
+    fn a_decision_needs_streets_or_places_and_one_reply_time() {
+        let now = Utc::now();
+        let d = pb::Decision { kind: 1, subject: "s".into(), description: "d".into(), ..Default::default() };
+        let Err(ApiError::InvalidArgument(v)) = new_decision(Some(&d), now) else { panic!() };
+        let fields: Vec<_> = v.violations().iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["decision.street_ids", "decision.reply_deadline"]);
+        let ok = pb::Decision { street_ids: vec!["a".into()], reply_working_days: 5, ..d };
+        let parsed = new_decision(Some(&ok), now).unwrap();
+        assert_eq!((parsed.named, parsed.reply_working_days, parsed.reply_deadline), (vec!["a".to_string()], 5, None));
+    }
+}
