@@ -70,7 +70,7 @@ impl Roster {
     }
 
     fn client(&self) -> Client {
-        RosterServiceClient::with_interceptor(self.channel.clone(), BearerToken::new(&self.identity.token()))
+        RosterServiceClient::with_interceptor(self.channel.clone(), self.identity.bearer_for("minhu-roster"))
     }
 
     /// The street, community and grid at a point.

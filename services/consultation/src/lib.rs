@@ -197,10 +197,11 @@ impl Config {
         if namespace.trim().is_empty() {
             return Err(ConfigError::new("MINHU_CONSULTATION_DEADLINE_NAMESPACE", "must not be empty"));
         }
+        let listen = listen_addr("MINHU_CONSULTATION_LISTEN_ADDR", "0.0.0.0:50055")?;
         Ok(Self {
-            listen: listen_addr("MINHU_CONSULTATION_LISTEN_ADDR", "0.0.0.0:50055")?,
+            listen,
             database,
-            auth: AuthConfig::from_env()?,
+            auth: AuthConfig::from_env_listening(Some(listen))?,
             server: ServerConfig::from_env()?,
             roster_url: optional("MINHU_ROSTER_URL").unwrap_or_else(|| DEFAULT_ROSTER_URL.into()),
             identity,
@@ -265,7 +266,7 @@ impl Application {
         let redis = minhu_store::connect_redis(&config.deadlines.redis_url).await.map_err(StartError::Redis)?;
         let deadlines = Deadlines::with_clock(redis, &config.deadlines.namespace, config.clock.clone());
         let engine = deadlines::engine(pool.clone(), deadlines.clone(), config.clock.clone())?;
-        let authenticator = Authenticator::new(&config.auth)?;
+        let authenticator = Authenticator::for_service(&config.auth, SERVICE_NAME)?;
         let roster = clients::Roster::new(&config.roster_url, config.identity.clone())?;
         let listener = TcpListener::bind(config.listen)
             .await

@@ -7,3 +7,4 @@ mod interop;
 mod journey;
 mod python;
 mod screen;
+mod tokens;
