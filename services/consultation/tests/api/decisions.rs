@@ -363,3 +363,31 @@ async fn lists_page_newest_first_and_a_token_belongs_to_its_filters() {
     let by_street: Vec<(&str, &str)> = seen.iter().map(|(s, t)| (s.as_str(), t.as_str())).collect();
     assert_eq!(by_street, [(SHUIGUOHU, "一"), (SHUIGUOHU, "三"), (ZHONGNANLU, "二")]);
 }
+
+#[tokio::test]
+async fn a_retry_during_a_roster_outage_still_gets_its_first_answer_and_a_new_request_is_unavailable() {
+    let mut app = TestApp::spawn().await;
+    let request = pb::CreateDecisionRequest {
+        decision: Some(pb::Decision {
+            kind: pb::DecisionKind::MajorProject as i32,
+            subject: "泵房后续用途".into(),
+            description: "d".into(),
+            places: vec![place("泵房", PUMP_ROOM)],
+            reply_working_days: 5,
+            ..Default::default()
+        }),
+        request_id: request_id(),
+    };
+    let first = app.planning().create_decision(request.clone()).await.unwrap().into_inner();
+    app.stop_roster().await;
+    let retry = app.planning().create_decision(request.clone()).await.unwrap().into_inner();
+    assert_eq!(first, retry, "replayed before any roster call");
+    let fresh = app
+        .planning()
+        .create_decision(pb::CreateDecisionRequest { request_id: request_id(), ..request })
+        .await
+        .unwrap_err();
+    assert_eq!(fresh.code(), tonic::Code::Unavailable, "{fresh:?}");
+    let list = app.district().list_decisions(pb::ListDecisionsRequest::default()).await.unwrap().into_inner();
+    assert_eq!(list.total_size, 1);
+}

@@ -46,7 +46,10 @@ pub struct TestApp {
     _roster_db: TestDatabase,
     _db: TestDatabase,
     _shutdown: Vec<tokio::sync::oneshot::Sender<()>>,
+    roster: Option<(tokio::sync::oneshot::Sender<()>, RosterTask)>,
 }
+
+type RosterTask = tokio::task::JoinHandle<Result<(), minhu_grpc::server::ServeError>>;
 
 impl TestApp {
     pub async fn spawn() -> Self {
@@ -67,7 +70,7 @@ impl TestApp {
         minhu_roster::seed::load(roster.pool()).await.expect("loading the seed");
         let roster_addr = roster.local_addr();
         let (roster_tx, roster_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(roster.run_until(async {
+        let roster_task = tokio::spawn(roster.run_until(async {
             let _ = roster_rx.await;
         }));
 
@@ -110,8 +113,16 @@ impl TestApp {
             channel,
             _roster_db: roster_db,
             _db: db,
-            _shutdown: vec![tx, roster_tx],
+            _shutdown: vec![tx],
+            roster: Some((roster_tx, roster_task)),
         }
+    }
+
+    /// Stops the roster and waits for it to have drained (an outage from here on).
+    pub async fn stop_roster(&mut self) {
+        let (tx, task) = self.roster.take().expect("the roster is running");
+        let _ = tx.send(());
+        task.await.expect("the roster task").expect("the roster drained");
     }
 
     /// One pass of the deadline engine at the clock's time; how many took effect.
