@@ -138,6 +138,16 @@ async fn a_plan_goes_through_all_three_stages_and_acceptance_keeps_an_objection_
     );
     let completed = app.leader(ZHONGNANLU).submit_plan_opinion(opinion(&p, "迟到的意见")).await.unwrap_err();
     assert_eq!(refusals(&completed)[0].0, "PLAN_COMPLETED");
+    let update = app
+        .planning()
+        .update_plan(pb::UpdatePlanRequest {
+            plan: Some(pb::Plan { id: p.id.clone(), name: "改名".into(), ..Default::default() }),
+            update_mask: None,
+            request_id: request_id(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refusals(&update)[0].0, "PLAN_COMPLETED");
     let opinions = app
         .district()
         .list_plan_opinions(pb::ListPlanOpinionsRequest { plan_id: p.id.clone(), ..Default::default() })
