@@ -61,8 +61,15 @@ type Client = RosterServiceClient<InterceptedService<Channel, BearerToken>>;
 impl Roster {
     /// A client of the roster at `url`; connects lazily, so consultation starts while the
     /// roster is still coming up (calls are UNAVAILABLE until it answers).
-    pub fn new(url: &str, identity: ServiceIdentity) -> Result<Self, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+    /// `https://` URLs speak TLS with `tls` (the configured CA, and this process's certificate
+    /// for mutual TLS).
+    pub fn new(
+        url: &str,
+        identity: ServiceIdentity,
+        tls: &minhu_grpc::tls::ClientTls,
+    ) -> Result<Self, minhu_grpc::tls::EndpointError> {
+        let channel = tls
+            .endpoint(url)?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .connect_lazy();

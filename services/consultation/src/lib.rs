@@ -123,6 +123,8 @@ pub struct Config {
     pub roster_url: String,
     /// How consultation identifies itself to the roster.
     pub identity: ServiceIdentity,
+    /// TLS towards the roster, for an `https://` roster URL.
+    pub roster_tls: minhu_grpc::tls::ClientTls,
     /// Deadlines.
     pub deadlines: DeadlineConfig,
     /// Feed timing.
@@ -168,6 +170,8 @@ impl Config {
     /// - `MINHU_CONSULTATION_ANSWER_WORKING_DAYS` (default 5), `MINHU_CONSULTATION_CALENDAR`
     ///   (inline JSON or a file's path; default Monday–Friday office hours, China Standard
     ///   Time, no holidays);
+    /// - TLS: the shared `MINHU_TLS_*` variables (the server's certificate, and the CA for an
+    ///   `https://` roster URL);
     /// - `REDIS_URL`, `MINHU_CONSULTATION_DEADLINE_NAMESPACE`,
     ///   `MINHU_CONSULTATION_FIRE_DEADLINES` (default `true`).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -205,6 +209,7 @@ impl Config {
             server: ServerConfig::from_env()?,
             roster_url: optional("MINHU_ROSTER_URL").unwrap_or_else(|| DEFAULT_ROSTER_URL.into()),
             identity,
+            roster_tls: minhu_grpc::tls::ClientTls::from_env()?,
             deadlines: DeadlineConfig {
                 calendar,
                 answer_working_days,
@@ -233,9 +238,9 @@ pub enum StartError {
     /// The calendar or the deadline engine cannot work.
     #[error(transparent)]
     Deadlines(#[from] minhu_deadlines::DeadlineError),
-    /// The roster URL is malformed.
+    /// The roster URL is malformed, or https without a CA.
     #[error("MINHU_ROSTER_URL: {0}")]
-    RosterUrl(#[from] tonic::transport::Error),
+    RosterUrl(#[from] minhu_grpc::tls::EndpointError),
     /// The listen address is taken or not ours.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -267,7 +272,7 @@ impl Application {
         let deadlines = Deadlines::with_clock(redis, &config.deadlines.namespace, config.clock.clone());
         let engine = deadlines::engine(pool.clone(), deadlines.clone(), config.clock.clone())?;
         let authenticator = Authenticator::for_service(&config.auth, SERVICE_NAME)?;
-        let roster = clients::Roster::new(&config.roster_url, config.identity.clone())?;
+        let roster = clients::Roster::new(&config.roster_url, config.identity.clone(), &config.roster_tls)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;

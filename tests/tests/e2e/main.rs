@@ -5,6 +5,8 @@ mod appraisal;
 mod consultation;
 mod interop;
 mod journey;
+mod node;
 mod python;
 mod screen;
 mod tokens;
+mod web;

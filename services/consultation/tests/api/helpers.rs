@@ -84,6 +84,7 @@ impl TestApp {
             server: ServerConfig::default(),
             roster_url: format!("http://{roster_addr}"),
             identity: ServiceIdentity::dev(minhu_consultation::SERVICE_NAME),
+            roster_tls: Default::default(),
             deadlines: DeadlineConfig {
                 redis_url: redis.url().into(),
                 namespace: redis.prefix().into(),
