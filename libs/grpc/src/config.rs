@@ -228,3 +228,21 @@ impl<T> From<T> for Secret<T> {
         Self(value)
     }
 }
+
+/// The shortest retention of request_id first results a configuration may set: clients
+/// are promised a day of retries.
+pub const MIN_IDEMPOTENCY_RETENTION_HOURS: u64 = 24;
+
+/// `MINHU_IDEMPOTENCY_RETENTION_HOURS`: how long request_id first results are kept before
+/// the scheduled purge removes them (default 48, at least 24).
+pub fn idempotency_retention() -> Result<Duration, ConfigError> {
+    let default = minhu_store::idempotency::DEFAULT_RETENTION.as_secs() / 3600;
+    let hours: u64 = parsed("MINHU_IDEMPOTENCY_RETENTION_HOURS", default)?;
+    if hours < MIN_IDEMPOTENCY_RETENTION_HOURS {
+        return Err(ConfigError::new(
+            "MINHU_IDEMPOTENCY_RETENTION_HOURS",
+            format!("must be at least {MIN_IDEMPOTENCY_RETENTION_HOURS}: clients retry for up to a day"),
+        ));
+    }
+    Ok(Duration::from_secs(hours * 3600))
+}

@@ -107,6 +107,7 @@ pub struct GrpcServer {
     descriptor_sets: Vec<&'static [u8]>,
     long_running: std::collections::HashSet<String>,
     health: HealthReporter,
+    retention: Option<(sqlx::PgPool, Duration)>,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -128,6 +129,7 @@ impl GrpcServer {
             descriptor_sets: vec![tonic_health::pb::FILE_DESCRIPTOR_SET],
             long_running: Default::default(),
             health,
+            retention: None,
         }
     }
 
@@ -178,6 +180,13 @@ impl GrpcServer {
         self
     }
 
+    /// Purges `pool`'s request_id first results older than `max_age` while serving (every
+    /// ten minutes, stopping with the drain): retention enforced, not only possible.
+    pub fn retain_idempotency(mut self, pool: sqlx::PgPool, max_age: Duration) -> Self {
+        self.retention = Some((pool, max_age));
+        self
+    }
+
     /// Makes the services of an encoded `FileDescriptorSet` discoverable by reflection.
     pub fn register_descriptors(mut self, encoded: &'static [u8]) -> Self {
         self.descriptor_sets.push(encoded);
@@ -196,7 +205,16 @@ impl GrpcServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let Self { config, mut routes, names, descriptor_sets, long_running, health } = self;
+        let Self { config, mut routes, names, descriptor_sets, long_running, health, retention } = self;
+        let stop = tokio_util::sync::CancellationToken::new();
+        if let Some((pool, max_age)) = retention {
+            let stopped = stop.child_token();
+            tokio::spawn(minhu_store::idempotency::keep_for(pool, max_age, RETENTION_EVERY, async move {
+                stopped.cancelled().await
+            }));
+        }
+        // The purge stops when serving does, however serving ends.
+        let _stop_purge = stop.drop_guard();
 
         let mut v1 = tonic_reflection::server::Builder::configure();
         let mut v1alpha = tonic_reflection::server::Builder::configure();
@@ -287,6 +305,9 @@ impl GrpcServer {
         Ok(())
     }
 }
+
+/// How often first results past their retention are purged.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
 /// What reflection lists beside the services added: health and reflection itself.
 const REFLECTED_ALWAYS: [&str; 3] =

@@ -16,7 +16,7 @@ use sqlx::{
     postgres::PgPoolOptions,
 };
 
-pub use idempotency::{Fingerprint, Idempotency, Replay, TxFuture};
+pub use idempotency::{Fingerprint, Idempotency, Replay, Seal, TxFuture};
 pub use write::write;
 pub use sqlx;
 
@@ -29,6 +29,8 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// How long a request waits for a connection before UNAVAILABLE.
     pub acquire_timeout: Duration,
+    /// How long request_id first results are kept ([`idempotency::keep_for`]).
+    pub idempotency_retention: Duration,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -44,7 +46,12 @@ impl std::fmt::Debug for DatabaseConfig {
 impl DatabaseConfig {
     /// Defaults for `url`: 10 connections, 5 s acquire timeout.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 10, acquire_timeout: Duration::from_secs(5) }
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            idempotency_retention: idempotency::DEFAULT_RETENTION,
+        }
     }
 }
 

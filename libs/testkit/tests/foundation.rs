@@ -9,7 +9,7 @@ use minhu_testkit::{
     TestDatabase, TestRedis, TestServer,
     echo::{
         self,
-        pb::{CreateNoteRequest, EchoRequest, ListNotesRequest, echo_service_client::EchoServiceClient},
+        pb::{CreateNoteRequest, EchoRequest, ListNotesRequest, Note, echo_service_client::EchoServiceClient},
     },
     tokens,
 };
@@ -218,11 +218,15 @@ async fn a_retried_request_id_returns_the_first_result_and_writes_once() {
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "request_id");
 
-    // Another caller replaying the id learns nothing of the first caller's result.
+    // Keys are per caller: another caller's same id is another request — it neither sees the
+    // first caller's result nor is refused for an id it cannot know was taken.
     let mut other = app.client_as(&tokens::street_dispatcher("shuiguohu"));
-    assert_eq!(other.create_note(request).await.unwrap_err().code(), Code::InvalidArgument);
+    let theirs = other.create_note(request.clone()).await.unwrap().into_inner();
+    assert_ne!(theirs.id, first.id);
+    assert_ne!(theirs.author, first.author);
+    assert_eq!(other.create_note(request).await.unwrap().into_inner(), theirs, "their retry gets their first result");
     let (notes,): (i64,) = sqlx::query_as("SELECT count(*) FROM notes").fetch_one(&pool).await.unwrap();
-    assert_eq!(notes, 1, "refused requests write nothing");
+    assert_eq!(notes, 2);
 }
 
 #[tokio::test]
@@ -391,5 +395,78 @@ async fn with_a_certificate_configured_the_server_speaks_only_tls_and_with_a_cli
     let impostor =
         minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: Some(stranger.issue("minhu-dispatch")) };
     assert!(echo_over(impostor.endpoint(&https).unwrap()).await.is_err(), "a certificate from another CA is accepted");
+    server.stop().await.unwrap();
+}
+
+/// A toy seal for the test: any bytes not readable as the plain ones.
+#[derive(Debug)]
+struct Reversed;
+
+impl minhu_store::Seal for Reversed {
+    fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut sealed = context.to_vec();
+        sealed.extend(plain.iter().rev().map(|b| b ^ 0x5a));
+        sealed
+    }
+
+    fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let body = sealed.strip_prefix(context)?;
+        Some(body.iter().rev().map(|b| b ^ 0x5a).collect())
+    }
+}
+
+#[tokio::test]
+async fn sealed_first_results_are_unreadable_at_rest_and_replay_as_they_were() {
+    let app = App::spawn().await;
+    let pool = app.db.pool().await;
+    let note = Note { id: 7, text: "诉求人 13800001234".into(), author: "p-1".into() };
+    let key = || {
+        minhu_store::Idempotency::new("minhu.test/Sealed", "r-1", minhu_store::Fingerprint::of("p-1", &note))
+            .sealed(std::sync::Arc::new(Reversed))
+    };
+    let stored = note.clone();
+    let first: Note = minhu_store::write(&pool, &key(), async { Ok::<_, minhu_store::StoreError>(()) }, move |_, ()| {
+        Box::pin(async move { Ok(stored) })
+    })
+    .await
+    .unwrap();
+    let (raw,): (Vec<u8>,) = sqlx::query_as("SELECT response FROM minhu_idempotency_records WHERE request_id = 'r-1'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("13800001234"), "the phone number is readable at rest");
+    let replayed: Option<Note> = key().replay(&pool).await.unwrap();
+    assert_eq!(replayed, Some(first));
+}
+
+#[tokio::test]
+async fn first_results_past_their_retention_are_purged_while_the_server_runs() {
+    let db = TestDatabase::create("echo").await;
+    let pool = db.pool().await;
+    let server = echo::build(&db.config(), &AuthConfig::dev(), ServerConfig::default()).await.unwrap();
+    for (id, hours) in [("old", 72.0_f64), ("recent", 1.0)] {
+        sqlx::query(
+            "INSERT INTO minhu_idempotency_records (scope, request_id, fingerprint, response, created_at) \
+             VALUES ('s', $1, '\\x00', '\\x00', now() - make_interval(hours => $2::float8::int))",
+        )
+        .bind(id)
+        .bind(hours)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let server = TestServer::start(server.retain_idempotency(pool.clone(), Duration::from_secs(48 * 3600))).await;
+    let mut left: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        left = sqlx::query_scalar("SELECT request_id FROM minhu_idempotency_records ORDER BY request_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        if left == ["recent"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, ["recent"]);
     server.stop().await.unwrap();
 }

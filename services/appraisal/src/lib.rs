@@ -61,6 +61,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut database = DatabaseConfig::new(required("MINHU_APPRAISAL_DATABASE_URL")?);
         database.max_connections = parsed("MINHU_APPRAISAL_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
+        database.idempotency_retention = minhu_grpc::config::idempotency_retention()?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_APPRAISAL_SERVICE_TOKEN") {
             Some(token) => ServiceIdentity::with_token("minhu-appraisal", token),
@@ -130,12 +131,13 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let state = api::Appraisal::new(pool, config.feed.clone());
+        let state = api::Appraisal::new(pool.clone(), config.feed.clone());
         let max = config.server.max_message_bytes;
         let service =
             AppraisalServiceServer::new(state.clone()).max_decoding_message_size(max).max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
+            .retain_idempotency(pool, config.database.idempotency_retention)
             .add_authenticated(service, authenticator);
         Ok(Self { listener, server, state, consume: config.consume })
     }
@@ -171,19 +173,5 @@ impl Application {
     }
 }
 
-impl minhu_grpc::App for Application {
-    type Config = Config;
-    type StartError = StartError;
-
-    fn config_from_env() -> Result<Config, ConfigError> {
-        Config::from_env()
-    }
-
-    async fn build(config: Config) -> Result<Self, StartError> {
-        Application::build(config).await
-    }
-
-    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        Application::run_until(self, shutdown).await
-    }
-}
+// `main`'s path: the same build and serve as the tests and the suite.
+minhu_grpc::app!(Application, Config, StartError);

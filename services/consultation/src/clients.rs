@@ -68,11 +68,8 @@ impl Roster {
         identity: ServiceIdentity,
         tls: &minhu_grpc::tls::ClientTls,
     ) -> Result<Self, minhu_grpc::tls::EndpointError> {
-        let channel = tls
-            .endpoint(url)?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel =
+            tls.endpoint(url)?.connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(10)).connect_lazy();
         Ok(Self { channel, identity })
     }
 

@@ -164,7 +164,7 @@ impl Config {
     ///
     /// - `MINHU_CONSULTATION_LISTEN_ADDR` (default `0.0.0.0:50055`),
     ///   `MINHU_CONSULTATION_DATABASE_URL`, `MINHU_CONSULTATION_DATABASE_MAX_CONNECTIONS`, the
-    ///   shared auth and server variables;
+    ///   shared auth, server and `MINHU_IDEMPOTENCY_RETENTION_HOURS` variables;
     /// - `MINHU_ROSTER_URL` (default [`DEFAULT_ROSTER_URL`]);
     /// - `MINHU_CONSULTATION_SERVICE_TOKEN` (required unless `MINHU_AUTH_DEV=true`);
     /// - `MINHU_CONSULTATION_ANSWER_WORKING_DAYS` (default 5), `MINHU_CONSULTATION_CALENDAR`
@@ -177,6 +177,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut database = DatabaseConfig::new(required("MINHU_CONSULTATION_DATABASE_URL")?);
         database.max_connections = parsed("MINHU_CONSULTATION_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
+        database.idempotency_retention = minhu_grpc::config::idempotency_retention()?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_CONSULTATION_SERVICE_TOKEN") {
             Some(token) => ServiceIdentity::with_token(SERVICE_NAME, token),
@@ -292,6 +293,8 @@ impl Application {
             ConsultationServiceServer::new(state).max_decoding_message_size(max).max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
+            // request_id first results older than the retention are purged while this serves.
+            .retain_idempotency(pool.clone(), config.database.idempotency_retention)
             .add_authenticated(service, authenticator);
         Ok(Self { listener, server, pool, deadlines, engine, fire_in_background: config.deadlines.fire_in_background })
     }
@@ -336,19 +339,5 @@ impl Application {
     }
 }
 
-impl minhu_grpc::App for Application {
-    type Config = Config;
-    type StartError = StartError;
-
-    fn config_from_env() -> Result<Config, ConfigError> {
-        Config::from_env()
-    }
-
-    async fn build(config: Config) -> Result<Self, StartError> {
-        Application::build(config).await
-    }
-
-    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        Application::run_until(self, shutdown).await
-    }
-}
+// `main`'s path: the same build and serve as the tests and the suite.
+minhu_grpc::app!(Application, Config, StartError);
