@@ -54,7 +54,8 @@ DESIGN_CALLS = {
 }
 # Which services may use the Redis deadline index (DESIGN.md "Deadlines"; dispatch owns the
 # sign and check-in deadlines). Who actually does is read from the code (a *REDIS_URL).
-REDIS_USERS = {"dispatch"}
+# consultation keeps its reply and answer deadlines in its own namespace of the same index.
+REDIS_USERS = {"dispatch", "consultation"}
 # The label that marks the namespace the portals' gateway / ingress controller runs in.
 GATEWAY_NAMESPACE_LABELS = {"minhu.io/gateway": "true"}
 IMAGE_REPOSITORY = "ghcr.io/minhu/minhu-{svc}"

@@ -2,6 +2,7 @@
 //! per area. (The trace test is its own binary: it installs the process-wide subscriber.)
 
 mod appraisal;
+mod consultation;
 mod generated;
 mod interop;
 mod journey;
