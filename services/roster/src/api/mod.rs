@@ -2,6 +2,7 @@
 //! [`crate::domain`]; the SQL in [`crate::store`].
 
 mod convert;
+mod leadership;
 mod organisations;
 mod people;
 mod structure;
@@ -208,5 +209,23 @@ impl RosterService for Roster {
         r: Request<pb::VerifyDesignationRequest>,
     ) -> Reply<pb::VerifyDesignationResponse> {
         reply(people::verify_designation(self, r)).await
+    }
+    async fn list_street_leaders(
+        &self,
+        r: Request<pb::ListStreetLeadersRequest>,
+    ) -> Reply<pb::ListStreetLeadersResponse> {
+        reply(leadership::list_street_leaders(self, r)).await
+    }
+    async fn list_street_sections(
+        &self,
+        r: Request<pb::ListStreetSectionsRequest>,
+    ) -> Reply<pb::ListStreetSectionsResponse> {
+        reply(leadership::list_street_sections(self, r)).await
+    }
+    async fn list_leadership_changes(
+        &self,
+        r: Request<pb::ListLeadershipChangesRequest>,
+    ) -> Reply<pb::ListLeadershipChangesResponse> {
+        reply(leadership::list_leadership_changes(self, r)).await
     }
 }
