@@ -184,7 +184,7 @@ impl SuiteBuilder {
             server: ServerConfig::default(),
             feed: minhu_appraisal::FeedSource {
                 dispatch_url: format!("http://{dispatch_addr}"),
-                identity: minhu_appraisal::ServiceIdentity::Dev,
+                identity: minhu_appraisal::ServiceIdentity::dev("minhu-appraisal"),
             },
             consume: true,
         })
@@ -229,6 +229,15 @@ impl Suite {
     /// [`ManualClock`]); how many deadlines took effect.
     pub async fn fire_deadlines(&self) -> usize {
         self.engine.fire_due().await.expect("firing due deadlines")
+    }
+
+    /// Every service the suite serves, by its full contract name, with a channel to it.
+    pub fn services(&self) -> Vec<(&'static str, Channel)> {
+        vec![
+            ("minhu.roster.v1.RosterService", self.roster_service().channel()),
+            ("minhu.dispatch.v1.DispatchService", self.dispatch_service().channel()),
+            ("minhu.appraisal.v1.AppraisalService", self.appraisal_service().channel()),
+        ]
     }
 
     /// The roster (部门名册).

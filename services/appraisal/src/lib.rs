@@ -63,8 +63,8 @@ impl Config {
         database.max_connections = parsed("MINHU_APPRAISAL_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_APPRAISAL_SERVICE_TOKEN") {
-            Some(token) => ServiceIdentity::Token(token),
-            None if dev => ServiceIdentity::Dev,
+            Some(token) => ServiceIdentity::with_token("minhu-appraisal", token),
+            None if dev => ServiceIdentity::dev("minhu-appraisal"),
             None => {
                 return Err(ConfigError::new(
                     "MINHU_APPRAISAL_SERVICE_TOKEN",
@@ -134,7 +134,7 @@ impl Application {
             AppraisalServiceServer::new(state.clone()).max_decoding_message_size(max).max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
-            .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
+            .add_authenticated(service, authenticator);
         Ok(Self { listener, server, state, consume: config.consume })
     }
 
@@ -155,11 +155,33 @@ impl Application {
 
     /// Consumes the feed and serves until `shutdown` completes, then drains.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let consumer = self.consume.then(|| tokio::spawn(self.state.clone().consume()));
+        let stop = minhu_grpc::CancellationToken::new();
+        let consumer = self.consume.then(|| tokio::spawn(self.state.clone().consume(stop.child_token())));
         let served = self.server.serve(self.listener, shutdown).await;
-        if let Some(task) = consumer {
-            task.abort();
+        // After the drain: the last requests' reads saw a consumer still running.
+        stop.cancel();
+        if let Some(task) = consumer
+            && let Err(error) = task.await
+        {
+            tracing::error!(%error, "the feed consumer ended abnormally");
         }
         served
+    }
+}
+
+impl minhu_grpc::App for Application {
+    type Config = Config;
+    type StartError = StartError;
+
+    fn config_from_env() -> Result<Config, ConfigError> {
+        Config::from_env()
+    }
+
+    async fn build(config: Config) -> Result<Self, StartError> {
+        Application::build(config).await
+    }
+
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        Application::run_until(self, shutdown).await
     }
 }

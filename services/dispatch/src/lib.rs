@@ -283,13 +283,16 @@ impl Config {
 /// How often staged attachments past their expiry are looked for.
 const STAGED_PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
-/// Discards staged files no intake referenced in time (24 hours, by the contract), for as
-/// long as the pool is open. A failed turn is logged and retried at the next one.
-async fn purge_staged_files(pool: PgPool, clock: Arc<dyn Clock>) {
+/// Discards staged files no intake referenced in time (24 hours, by the contract), until
+/// `stop` is cancelled. A failed turn is logged and retried at the next one.
+async fn purge_staged_files(pool: PgPool, clock: Arc<dyn Clock>, stop: minhu_grpc::CancellationToken) {
     let mut every = tokio::time::interval(STAGED_PURGE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    while !pool.is_closed() {
-        every.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
         let purged = match pool.acquire().await {
             Ok(mut conn) => store::attachments::purge_expired(&mut conn, clock.now()).await,
             Err(e) => Err(e),
@@ -361,7 +364,6 @@ impl Application {
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let head = feed::Head::start(pool.clone(), config.feed.poll).await?;
-        tokio::spawn(purge_staged_files(pool.clone(), config.clock.clone()));
         let state = api::Dispatch::new(api::Deps {
             pool: pool.clone(),
             roster,
@@ -381,7 +383,7 @@ impl Application {
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
             // A video from a phone on a poor network takes as long as it takes.
             .long_running("/minhu.dispatch.v1.DispatchService/UploadAttachment")
-            .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
+            .add_authenticated(service, authenticator);
         Ok(Self {
             listener,
             server,
@@ -419,23 +421,42 @@ impl Application {
         &self.engine
     }
 
-    /// Serves until `shutdown` completes, then drains; meanwhile (unless
-    /// `fire_in_background` is off) fires deadlines, stopping once the server has drained so
-    /// that nothing a last request scheduled is left claimed.
+    /// Serves until `shutdown` completes, then drains; meanwhile purges expired staged files
+    /// and (unless `fire_in_background` is off) fires deadlines. Both stop on one token,
+    /// cancelled once the server has drained, so that nothing a last request scheduled is
+    /// left claimed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let stop = minhu_grpc::CancellationToken::new();
+        let purge = tokio::spawn(purge_staged_files(self.pool.clone(), self.state.clock(), stop.child_token()));
         let firing = self.fire_in_background.then(|| {
-            tokio::spawn(self.engine.clone().run(async {
-                let _ = stopped.await;
-            }))
+            let stopped = stop.child_token();
+            tokio::spawn(self.engine.clone().run(async move { stopped.cancelled().await }))
         });
         let served = self.server.serve(self.listener, shutdown).await;
-        let _ = stop.send(());
+        stop.cancel();
+        let _ = purge.await;
         if let Some(firing) = firing
             && let Err(error) = firing.await
         {
             tracing::error!(%error, "the deadline engine ended abnormally");
         }
         served
+    }
+}
+
+impl minhu_grpc::App for Application {
+    type Config = Config;
+    type StartError = StartError;
+
+    fn config_from_env() -> Result<Config, ConfigError> {
+        Config::from_env()
+    }
+
+    async fn build(config: Config) -> Result<Self, StartError> {
+        Application::build(config).await
+    }
+
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        Application::run_until(self, shutdown).await
     }
 }

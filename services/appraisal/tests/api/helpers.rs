@@ -94,7 +94,7 @@ impl World {
             database: db.config(),
             auth: AuthConfig::dev(),
             server: ServerConfig::default(),
-            feed: FeedSource { dispatch_url, identity: ServiceIdentity::Dev },
+            feed: FeedSource { dispatch_url, identity: ServiceIdentity::dev("minhu-appraisal") },
             consume,
         })
         .await
