@@ -4,44 +4,11 @@
 
 use std::time::Duration;
 
-use minhu_grpc::{OrgKind, Organization, Principal, Role, TokenIssuer, auth::BearerToken};
+use minhu_grpc::{ServiceIdentity, auth::BearerToken};
 use minhu_proto::roster::v1::{self as pb, roster_service_client::RosterServiceClient};
 use tonic::{Code, codegen::InterceptedService, transport::Channel};
 
 use crate::error::PersonnelError;
-
-/// How personnel proves who it is to the roster.
-#[derive(Clone)]
-pub enum ServiceIdentity {
-    /// Development: a service token signed with the development key per request
-    /// (`MINHU_AUTH_DEV=true`).
-    Dev,
-    /// Production: a pre-issued service token (`MINHU_PERSONNEL_SERVICE_TOKEN`).
-    Token(String),
-}
-
-impl std::fmt::Debug for ServiceIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Dev => "Dev",
-            Self::Token(_) => "Token(<secret>)",
-        })
-    }
-}
-
-impl ServiceIdentity {
-    /// The principal personnel acts as.
-    pub fn principal() -> Principal {
-        Principal::new("minhu-personnel", [Role::Service], Organization::new(OrgKind::Service, "minhu-personnel"))
-    }
-
-    fn token(&self) -> String {
-        match self {
-            Self::Dev => TokenIssuer::dev().issue(&Self::principal(), Duration::from_secs(300)),
-            Self::Token(token) => token.clone(),
-        }
-    }
-}
 
 fn failure(status: tonic::Status) -> PersonnelError {
     match status.code() {
@@ -88,7 +55,7 @@ impl Roster {
     }
 
     fn client(&self) -> Client {
-        RosterServiceClient::with_interceptor(self.channel.clone(), BearerToken::new(&self.identity.token()))
+        RosterServiceClient::with_interceptor(self.channel.clone(), self.identity.bearer())
     }
 
     /// A station.

@@ -1,6 +1,7 @@
 //! Personnel's errors, and their one mapping to gRPC statuses (through
-//! [`minhu_grpc::ApiError`], except a refusal with several violations — an incomplete
-//! interview scope names every missing person — which carries them all).
+//! [`minhu_grpc::ApiError`], except a refusal whose `ErrorInfo` reason names the whole
+//! apart from its violations — an incomplete interview scope, one violation per missing
+//! person — see [`crate::shell_wish`]).
 
 use std::collections::HashMap;
 
@@ -8,23 +9,7 @@ use minhu_grpc::{ApiError, FieldViolations, error::ERROR_DOMAIN};
 use minhu_store::StoreError;
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-/// One named rule a request broke.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// UPPER_SNAKE_CASE, e.g. `ALREADY_ANSWERED`.
-    pub reason: &'static str,
-    /// What it is about, e.g. `solicitations/<id>`.
-    pub subject: String,
-    /// Why, lowercase.
-    pub description: String,
-}
-
-impl Refusal {
-    /// A refusal of `reason` about `subject`.
-    pub fn new(reason: &'static str, subject: impl Into<String>, description: impl Into<String>) -> Self {
-        Self { reason, subject: subject.into(), description: description.into() }
-    }
-}
+pub use minhu_grpc::Refusal;
 
 /// Everything a personnel RPC can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -134,16 +119,15 @@ impl From<PersonnelError> for tonic::Status {
     fn from(error: PersonnelError) -> Self {
         let api = match error {
             PersonnelError::InvalidArgument(v) => ApiError::InvalidArgument(v),
-            PersonnelError::Rejected { reason, violations } => {
-                let mut details = ErrorDetails::new();
-                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
-                for v in violations.violations() {
-                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
-                }
-                let message = format!("invalid argument: {violations}");
-                return tonic::Status::with_error_details(tonic::Code::InvalidArgument, message, details);
-            }
+            PersonnelError::Rejected { reason, violations } => ApiError::Rejected { reason, violations },
             PersonnelError::NotFound { resource, id } => ApiError::NotFound { resource, id },
+            PersonnelError::FailedPrecondition { reason, refusals }
+                if refusals.first().is_some_and(|r| r.reason == reason) =>
+            {
+                ApiError::FailedPrecondition(refusals)
+            }
+            // The contract names the whole (INTERVIEW_SCOPE_INCOMPLETE) apart from its
+            // violations (MISSING_*): see `shell_wish`.
             PersonnelError::FailedPrecondition { reason, refusals } => {
                 let message = refusals.iter().map(|r| r.description.as_str()).collect::<Vec<_>>().join("; ");
                 let mut details = ErrorDetails::new();

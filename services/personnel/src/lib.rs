@@ -23,6 +23,7 @@ pub mod clients;
 pub mod deadlines;
 pub mod domain;
 pub mod error;
+pub mod shell_wish;
 pub mod store;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -38,11 +39,14 @@ use minhu_store::DatabaseConfig;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-pub use clients::ServiceIdentity;
 pub use minhu_deadlines::ManualClock;
+pub use minhu_grpc::ServiceIdentity;
 
 /// Personnel's migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The service's name: its binary, its service identity, its telemetry.
+pub const SERVICE_NAME: &str = "minhu-personnel";
 
 /// Where the roster listens by default.
 pub const DEFAULT_ROSTER_URL: &str = "http://127.0.0.1:50051";
@@ -114,8 +118,8 @@ impl Config {
         database.max_connections = parsed("MINHU_PERSONNEL_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_PERSONNEL_SERVICE_TOKEN") {
-            Some(token) => ServiceIdentity::Token(token),
-            None if dev => ServiceIdentity::Dev,
+            Some(token) => ServiceIdentity::with_token(SERVICE_NAME, token),
+            None if dev => ServiceIdentity::dev(SERVICE_NAME),
             None => {
                 return Err(ConfigError::new(
                     "MINHU_PERSONNEL_SERVICE_TOKEN",
@@ -168,7 +172,7 @@ impl Config {
             auth: AuthConfig::dev(),
             server: ServerConfig::default(),
             roster_url,
-            identity: ServiceIdentity::Dev,
+            identity: ServiceIdentity::dev(SERVICE_NAME),
             reply_working_days: 5,
             calendar: minhu_deadlines::china::china_2026(),
             redis_url: DEFAULT_REDIS_URL.into(),
@@ -247,7 +251,7 @@ impl Application {
             PersonnelServiceServer::new(state.clone()).max_decoding_message_size(max).max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
-            .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
+            .add_authenticated(service, authenticator);
         Ok(Self {
             listener,
             server,
@@ -288,22 +292,20 @@ impl Application {
     /// Serves until `shutdown` completes, then drains; meanwhile fires deadlines and checks
     /// the roster's leadership changes, stopping both once the server has drained.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stop = minhu_grpc::CancellationToken::new();
         let firing = self.fire_in_background.then(|| {
-            let mut stopped = stopped.clone();
-            tokio::spawn(self.engine.clone().run(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            }))
+            let stopped = stop.child_token();
+            tokio::spawn(self.engine.clone().run(async move { stopped.cancelled().await }))
         });
         let checking = self.leadership_check_every.map(|every| {
             let state = self.state.clone();
-            let mut stopped = stopped.clone();
+            let stopped = stop.child_token();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
                     tokio::select! {
-                        _ = stopped.changed() => break,
+                        _ = stopped.cancelled() => break,
                         _ = tick.tick() => {
                             if let Err(error) = state.check_leadership_changes().await {
                                 tracing::warn!(%error, "checking the roster's leadership changes");
@@ -314,12 +316,29 @@ impl Application {
             })
         });
         let served = self.server.serve(self.listener, shutdown).await;
-        let _ = stop.send(true);
+        stop.cancel();
         for task in [firing, checking].into_iter().flatten() {
             if let Err(error) = task.await {
                 tracing::error!(%error, "a background task ended abnormally");
             }
         }
         served
+    }
+}
+
+impl minhu_grpc::App for Application {
+    type Config = Config;
+    type StartError = StartError;
+
+    fn config_from_env() -> Result<Config, ConfigError> {
+        Config::from_env()
+    }
+
+    async fn build(config: Config) -> Result<Self, StartError> {
+        Application::build(config).await
+    }
+
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        Application::run_until(self, shutdown).await
     }
 }

@@ -33,9 +33,12 @@ pub(super) async fn report_decision(
         .then(|| uuid(&mut v, "report.solicitation_id", &given.solicitation_id));
     v.into_result()?;
     let key = key("ReportDecision", &p, &req.request_id, &req)?;
-    let station = solicitations::station_for(s, &p, &station_id, &street_id).await?;
+    let lookups = {
+        let (p, station_id, street_id) = (p.clone(), station_id.clone(), street_id.clone());
+        async move { solicitations::station_for(s, &p, &station_id, &street_id).await }
+    };
     let now = s.now();
-    s.write(&key, move |tx| {
+    s.write_after(&key, lookups, move |tx, station| {
         Box::pin(async move {
             let solicitation = match cited {
                 Some(id) => {

@@ -44,94 +44,98 @@ pub(super) async fn create(
     v.into_result()?;
     let key = key("CreateInterviewPlan", &p, &req.request_id, &req)?;
 
-    let station = solicitations::station_for(s, &p, &station_id, &street_id).await?;
-    if station.head_person_id != candidate {
-        return Err(PersonnelError::refused(
-            "NOT_STATION_HEAD",
-            format!("people/{candidate}"),
-            format!("the candidate is not the head of station `{station_id}`"),
-        ));
-    }
-    let kind = s.d.roster.department(&station.department_id).await?.map(|d| d.kind).unwrap_or_default();
-    let leaders: Vec<Leader> =
-        s.d.roster
-            .street_leaders(&street_id)
-            .await?
-            .into_iter()
-            .map(|l| Leader {
-                principal: l.position() == common::Position::StreetPrincipalLeader,
-                person_id: l.person_id,
-                areas: l.areas_in_charge,
-            })
-            .collect();
-    let section_heads: Vec<String> =
-        s.d.roster
-            .sections(&street_id, &station_id)
-            .await?
-            .into_iter()
-            .filter(|s| !s.head_person_id.is_empty())
-            .map(|s| s.head_person_id)
-            .collect();
-    let required = domain::interview_scope(&leaders, kind, &section_heads);
-    if listed.is_empty() {
-        listed = required.iter().map(|r| r.person_id.clone()).collect();
-    }
-    let missing = domain::missing_from_scope(&required, &listed.iter().cloned().collect::<BTreeSet<_>>());
-    if !missing.is_empty() {
-        return Err(PersonnelError::FailedPrecondition { reason: "INTERVIEW_SCOPE_INCOMPLETE", refusals: missing });
-    }
-    let everyone: Vec<String> = listed
-        .iter()
-        .chain(required.iter().map(|r| &r.person_id))
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let people =
-        s.d.roster
-            .people(&everyone)
-            .await?
-            .ok_or_else(|| PersonnelError::field("plan.interviewees", "names a person the roster does not know"))?;
-    let stored = |id: &String| -> StoredInterviewee {
-        let person = people.iter().find(|p| &p.id == id);
-        StoredInterviewee {
-            person: Ref {
-                id: id.clone(),
-                name: person.map(|p| p.name.clone()).unwrap_or_default(),
-                department_id: person.map(|p| p.department_id.clone()).unwrap_or_default(),
-                station_id: person.map(|p| p.station_id.clone()).unwrap_or_default(),
-            },
-            position: person
-                .and_then(|p| common::Position::try_from(p.position).ok())
-                .unwrap_or_default()
-                .as_str_name()
-                .to_owned(),
+    // The roster, outside the transaction, and not at all on a replay.
+    let lookups = async {
+        let station = solicitations::station_for(s, &p, &station_id, &street_id).await?;
+        if station.head_person_id != candidate {
+            return Err(PersonnelError::refused(
+                "NOT_STATION_HEAD",
+                format!("people/{candidate}"),
+                format!("the candidate is not the head of station `{station_id}`"),
+            ));
         }
-    };
-    let row = PlanRow {
-        id: Uuid::now_v7(),
-        department_id: station.department_id.clone(),
-        station_id,
-        street_id,
-        candidate_person_id: candidate,
-        proposed_post: post,
-        interviewees: Json(listed.iter().map(stored).collect()),
-        required: Json(required.iter().map(|r| stored(&r.person_id)).collect()),
-        held: Json(Vec::new()),
-        note,
-        promotion_decision: String::new(),
-        promotion_time: None,
-        missing: Vec::new(),
-        flagged: false,
-        created_by: Json(me(&p)),
-        create_time: s.now(),
+        let kind = s.d.roster.department(&station.department_id).await?.map(|d| d.kind).unwrap_or_default();
+        let leaders: Vec<Leader> =
+            s.d.roster
+                .street_leaders(&street_id)
+                .await?
+                .into_iter()
+                .map(|l| Leader {
+                    principal: l.position() == common::Position::StreetPrincipalLeader,
+                    person_id: l.person_id,
+                    areas: l.areas_in_charge,
+                })
+                .collect();
+        let section_heads: Vec<String> =
+            s.d.roster
+                .sections(&street_id, &station_id)
+                .await?
+                .into_iter()
+                .filter(|s| !s.head_person_id.is_empty())
+                .map(|s| s.head_person_id)
+                .collect();
+        let required = domain::interview_scope(&leaders, kind, &section_heads);
+        if listed.is_empty() {
+            listed = required.iter().map(|r| r.person_id.clone()).collect();
+        }
+        let missing = domain::missing_from_scope(&required, &listed.iter().cloned().collect::<BTreeSet<_>>());
+        if !missing.is_empty() {
+            return Err(PersonnelError::FailedPrecondition { reason: "INTERVIEW_SCOPE_INCOMPLETE", refusals: missing });
+        }
+        let everyone: Vec<String> = listed
+            .iter()
+            .chain(required.iter().map(|r| &r.person_id))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let people =
+            s.d.roster
+                .people(&everyone)
+                .await?
+                .ok_or_else(|| PersonnelError::field("plan.interviewees", "names a person the roster does not know"))?;
+        let stored = |id: &String| -> StoredInterviewee {
+            let person = people.iter().find(|p| &p.id == id);
+            StoredInterviewee {
+                person: Ref {
+                    id: id.clone(),
+                    name: person.map(|p| p.name.clone()).unwrap_or_default(),
+                    department_id: person.map(|p| p.department_id.clone()).unwrap_or_default(),
+                    station_id: person.map(|p| p.station_id.clone()).unwrap_or_default(),
+                },
+                position: person
+                    .and_then(|p| common::Position::try_from(p.position).ok())
+                    .unwrap_or_default()
+                    .as_str_name()
+                    .to_owned(),
+            }
+        };
+        let row = PlanRow {
+            id: Uuid::now_v7(),
+            department_id: station.department_id.clone(),
+            station_id,
+            street_id,
+            candidate_person_id: candidate,
+            proposed_post: post,
+            interviewees: Json(listed.iter().map(stored).collect()),
+            required: Json(required.iter().map(|r| stored(&r.person_id)).collect()),
+            held: Json(Vec::new()),
+            note,
+            promotion_decision: String::new(),
+            promotion_time: None,
+            missing: Vec::new(),
+            flagged: false,
+            created_by: Json(me(&p)),
+            create_time: s.now(),
+        };
+        Ok::<_, PersonnelError>(row)
     };
     if req.validate_only {
-        let mut plan = convert::plan(row);
+        let mut plan = convert::plan(lookups.await?);
         plan.id.clear();
         return Ok(plan);
     }
-    s.write(&key, move |tx| {
+    s.write_after(&key, lookups, move |tx, row| {
         Box::pin(async move {
             store::insert_plan(tx, &row).await?;
             Ok(convert::plan(row))

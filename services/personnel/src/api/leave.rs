@@ -132,38 +132,40 @@ pub(super) async fn create(
     }
     v.into_result()?;
     let key = key("CreateLeaveApplication", &p, &req.request_id, &req)?;
-
-    let person =
-        s.d.roster
-            .person(&person_id)
-            .await?
-            .ok_or_else(|| PersonnelError::not_found("minhu.roster.v1.Person", &person_id))?;
-    if !may_apply_for(&p, &person_id, &person.department_id) {
-        return Err(PersonnelError::denied("only the secondee or a leader of their department applies"));
-    }
-    let secondments = resident_secondments(s, &person_id).await?;
-    let secondment = covering(&secondments, start, end).ok_or_else(|| not_seconded(&person_id))?.clone();
-    let now = s.now();
-    let row = LeaveRow {
-        id: Uuid::now_v7(),
-        person_id: person_id.clone(),
-        secondment_id: secondment.id.clone(),
-        street_id: secondment.street_id.clone(),
-        department_id: secondment.department_id.clone(),
-        start_date: start,
-        end_date: end,
-        year: start.year(),
-        days,
-        reason,
-        state: leave_state::PENDING.into(),
-        decided_by: None,
-        decision_comment: String::new(),
-        decide_time: None,
-        created_by: Json(me(&p)),
-        create_time: now,
-        update_time: now,
+    let lookups = async {
+        let person =
+            s.d.roster
+                .person(&person_id)
+                .await?
+                .ok_or_else(|| PersonnelError::not_found("minhu.roster.v1.Person", &person_id))?;
+        if !may_apply_for(&p, &person_id, &person.department_id) {
+            return Err(PersonnelError::denied("only the secondee or a leader of their department applies"));
+        }
+        let secondments = resident_secondments(s, &person_id).await?;
+        let secondment = covering(&secondments, start, end).ok_or_else(|| not_seconded(&person_id))?.clone();
+        let now = s.now();
+        let row = LeaveRow {
+            id: Uuid::now_v7(),
+            person_id: person_id.clone(),
+            secondment_id: secondment.id.clone(),
+            street_id: secondment.street_id.clone(),
+            department_id: secondment.department_id.clone(),
+            start_date: start,
+            end_date: end,
+            year: start.year(),
+            days,
+            reason,
+            state: leave_state::PENDING.into(),
+            decided_by: None,
+            decision_comment: String::new(),
+            decide_time: None,
+            created_by: Json(me(&p)),
+            create_time: now,
+            update_time: now,
+        };
+        Ok::<_, PersonnelError>(row)
     };
-    s.write(&key, move |tx| {
+    s.write_after(&key, lookups, move |tx, row| {
         Box::pin(async move {
             store::lock_person_leave(tx, &row.person_id).await?;
             if let Some(other) = store::overlapping_leave(tx, &row.person_id, start, end).await?.first() {
@@ -412,12 +414,18 @@ pub(super) async fn set_entitlement(
         None => req.entitled_days,
     };
     let key = key("SetLeaveEntitlement", &p, &req.request_id, &req)?;
-    if !may_manage_account(s, &p, &person, true).await? {
-        return Err(PersonnelError::denied("only a leader of the person's department or street sets the entitlement"));
-    }
+    let (caller_p, of) = (p.clone(), person.clone());
+    let lookups = async move {
+        if !may_manage_account(s, &caller_p, &of, true).await? {
+            return Err(PersonnelError::denied(
+                "only a leader of the person's department or street sets the entitlement",
+            ));
+        }
+        Ok(())
+    };
     let now = s.now();
     let year = req.year;
-    s.write(&key, move |tx| {
+    s.write_after(&key, lookups, move |tx, ()| {
         Box::pin(async move {
             store::lock_person_leave(tx, &person).await?;
             store::set_entitlement(tx, &person, year, days, start, now).await?;

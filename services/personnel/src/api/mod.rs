@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use minhu_deadlines::{Clock, Deadlines, WorkCalendar};
-use minhu_grpc::{FieldViolations, OrgKind, PageRequest, Principal};
+use minhu_grpc::{FieldViolations, OrgKind, PageRequest, Principal, Rpcs};
 use minhu_proto::{
     common::v1 as common,
     personnel::v1::{self as pb, personnel_service_server::PersonnelService},
@@ -85,13 +85,25 @@ impl Personnel {
         Staged::new(self.d.scheduler.clone())
     }
 
-    /// Runs `body` in one transaction guarded by `key`: a retry returns the first result.
+    /// The write path ([`minhu_store::write`]): a stored first result for `key` returns at
+    /// once; otherwise `lookups` (the roster; no transaction, no lock), then `body` in one
+    /// transaction that also stores the result.
+    async fn write_after<M, L, LF, F>(&self, key: &Idempotency, lookups: LF, body: F) -> Result<M, PersonnelError>
+    where
+        M: prost::Message + Default,
+        LF: Future<Output = Result<L, PersonnelError>>,
+        F: for<'c> FnOnce(&'c mut PgConnection, L) -> TxFuture<'c, M, PersonnelError>,
+    {
+        minhu_store::write(&self.d.pool, key, lookups, body).await
+    }
+
+    /// The write path for a request that needs no look-ups.
     async fn write<M, F>(&self, key: &Idempotency, body: F) -> Result<M, PersonnelError>
     where
         M: prost::Message + Default,
         F: for<'c> FnOnce(&'c mut PgConnection) -> TxFuture<'c, M, PersonnelError>,
     {
-        key.run(&self.d.pool, body).await
+        minhu_store::write(&self.d.pool, key, std::future::ready(Ok(())), move |tx, ()| body(tx)).await
     }
 
     /// Reads the roster's leadership changes since the last check and flags those no
@@ -107,9 +119,12 @@ async fn reply<T>(body: impl Future<Output = Result<T, PersonnelError>>) -> Repl
     body.await.map(Response::new).map_err(Status::from)
 }
 
-fn caller<T>(request: Request<T>) -> Result<(Principal, T), PersonnelError> {
-    let principal = Principal::of(&request)?.clone();
-    Ok((principal, request.into_inner()))
+/// Personnel's RPCs: what scopes idempotency keys and page tokens.
+static RPCS: Rpcs = Rpcs::new("minhu.personnel.v1.PersonnelService").with_pages(DEFAULT_PAGE, MAX_PAGE);
+
+/// The caller and the screened message (the shared input screen).
+fn caller<T: prost::Message>(request: Request<T>) -> Result<(Principal, T), PersonnelError> {
+    Ok(minhu_grpc::caller(request)?)
 }
 
 fn key(
@@ -118,7 +133,7 @@ fn key(
     request_id: &str,
     request: &impl prost::Message,
 ) -> Result<Idempotency, PersonnelError> {
-    Ok(Idempotency::for_rpc(format!("minhu.personnel.v1.PersonnelService/{method}"), &p.subject, request_id, request)?)
+    Ok(RPCS.idempotency(method, p, request_id, request)?)
 }
 
 fn page<K: serde::Serialize + serde::de::DeserializeOwned>(
@@ -126,7 +141,7 @@ fn page<K: serde::Serialize + serde::de::DeserializeOwned>(
     token: &str,
     query: &[&str],
 ) -> Result<PageRequest<K>, PersonnelError> {
-    Ok(PageRequest::new(size, token, DEFAULT_PAGE, MAX_PAGE, query)?)
+    Ok(RPCS.page(size, token, query)?)
 }
 
 fn uuid(v: &mut FieldViolations, field: &str, value: &str) -> Uuid {

@@ -146,29 +146,35 @@ pub(super) async fn record_evaluation(
     let comment = v.optional_text("evaluation.comment", &given.comment, 2000).to_owned();
     v.into_result()?;
     let key = key("RecordSecondeeEvaluation", &p, &req.request_id, &req)?;
-    let secondment =
-        s.d.roster
-            .secondment(&secondment_id)
-            .await?
-            .filter(|sec| sec.kind == SecondmentKind::Resident as i32)
-            .ok_or_else(|| PersonnelError::not_found("minhu.roster.v1.Secondment", &secondment_id))?;
-    domain::require_street_leader(&p, &secondment.street_id)?;
-    let (from, to) = if kind == pb::EvaluationKind::Monthly {
-        let first = NaiveDate::from_ymd_opt(given.year, given.month as u32, 1).unwrap_or_default();
-        let next = first.checked_add_months(chrono::Months::new(1)).unwrap_or(first);
-        (first, next.pred_opt().unwrap_or(first))
-    } else {
-        year_span(given.year)
+    let lookups = {
+        let (p, secondment_id) = (p.clone(), secondment_id.clone());
+        async move {
+            let secondment =
+                s.d.roster
+                    .secondment(&secondment_id)
+                    .await?
+                    .filter(|sec| sec.kind == SecondmentKind::Resident as i32)
+                    .ok_or_else(|| PersonnelError::not_found("minhu.roster.v1.Secondment", &secondment_id))?;
+            domain::require_street_leader(&p, &secondment.street_id)?;
+            let (from, to) = if kind == pb::EvaluationKind::Monthly {
+                let first = NaiveDate::from_ymd_opt(given.year, given.month as u32, 1).unwrap_or_default();
+                let next = first.checked_add_months(chrono::Months::new(1)).unwrap_or(first);
+                (first, next.pred_opt().unwrap_or(first))
+            } else {
+                year_span(given.year)
+            };
+            if !in_force_during(&secondment, from, to) {
+                return Err(PersonnelError::refused(
+                    "NOT_SECONDED",
+                    format!("secondments/{secondment_id}"),
+                    "the secondment was not in force during the period",
+                ));
+            }
+            Ok::<_, PersonnelError>(secondment)
+        }
     };
-    if !in_force_during(&secondment, from, to) {
-        return Err(PersonnelError::refused(
-            "NOT_SECONDED",
-            format!("secondments/{secondment_id}"),
-            "the secondment was not in force during the period",
-        ));
-    }
     let now = s.now();
-    s.write(&key, move |tx| {
+    s.write_after(&key, lookups, move |tx, secondment| {
         Box::pin(async move {
             let coefficient_bp = store::coefficient(tx, given.year, grade as i32).await?;
             let row = EvaluationRow {
@@ -347,46 +353,52 @@ pub(super) async fn record_assessment(
     let street = street.to_owned();
     domain::require_street_leader(&p, &street)?;
     let key = key("RecordIncentiveAssessment", &p, &req.request_id, &req)?;
-    let (station_id, person_id, department_id) = match subject {
-        Subject::StationId(id) => {
-            let station =
-                s.d.roster
-                    .station(&id)
-                    .await?
-                    .ok_or_else(|| PersonnelError::not_found("minhu.roster.v1.Station", &id))?;
-            if station.street_id != street && !station.served_street_ids.contains(&street) {
-                return Err(PersonnelError::refused(
-                    "STATION_NOT_SERVING_STREET",
-                    format!("stations/{id}"),
-                    "the station does not serve this street",
-                ));
-            }
-            (id, String::new(), station.department_id)
-        }
-        Subject::PersonId(id) => {
-            let (from, to) = year_span(given.year);
-            let secondments =
-                s.d.roster
-                    .secondments(roster::ListSecondmentsRequest {
-                        street_id: street.clone(),
-                        person_id: id.clone(),
-                        kind: SecondmentKind::Resident as i32,
-                        include_inactive: true,
-                        ..Default::default()
-                    })
-                    .await?;
-            let sec = secondments.iter().find(|s| in_force_during(s, from, to)).ok_or_else(|| {
-                PersonnelError::refused(
-                    "NOT_SECONDED",
-                    format!("people/{id}"),
-                    "not seconded to this street during the year",
-                )
-            })?;
-            (String::new(), id, sec.department_id.clone())
+    let lookups = {
+        let street = street.clone();
+        async move {
+            let subject = match subject {
+                Subject::StationId(id) => {
+                    let station =
+                        s.d.roster
+                            .station(&id)
+                            .await?
+                            .ok_or_else(|| PersonnelError::not_found("minhu.roster.v1.Station", &id))?;
+                    if station.street_id != street && !station.served_street_ids.contains(&street) {
+                        return Err(PersonnelError::refused(
+                            "STATION_NOT_SERVING_STREET",
+                            format!("stations/{id}"),
+                            "the station does not serve this street",
+                        ));
+                    }
+                    (id, String::new(), station.department_id)
+                }
+                Subject::PersonId(id) => {
+                    let (from, to) = year_span(given.year);
+                    let secondments =
+                        s.d.roster
+                            .secondments(roster::ListSecondmentsRequest {
+                                street_id: street.clone(),
+                                person_id: id.clone(),
+                                kind: SecondmentKind::Resident as i32,
+                                include_inactive: true,
+                                ..Default::default()
+                            })
+                            .await?;
+                    let sec = secondments.iter().find(|s| in_force_during(s, from, to)).ok_or_else(|| {
+                        PersonnelError::refused(
+                            "NOT_SECONDED",
+                            format!("people/{id}"),
+                            "not seconded to this street during the year",
+                        )
+                    })?;
+                    (String::new(), id, sec.department_id.clone())
+                }
+            };
+            Ok::<_, PersonnelError>(subject)
         }
     };
     let now = s.now();
-    s.write(&key, move |tx| {
+    s.write_after(&key, lookups, move |tx, (station_id, person_id, department_id)| {
         Box::pin(async move {
             let coefficient_bp = store::coefficient(tx, given.year, grade as i32).await?;
             let row = AssessmentRow {

@@ -104,23 +104,25 @@ pub(super) async fn create(
     }
     let key = key("CreateOpinionSolicitation", &p, &req.request_id, &req)?;
 
-    // The roster first, outside the transaction.
-    let station = station_for(s, &p, &station_id, &street_id).await?;
-    let person =
-        s.d.roster
-            .person(&person_id)
-            .await?
-            .ok_or_else(|| PersonnelError::not_found("minhu.roster.v1.Person", &person_id))?;
-    if !person.active {
-        return Err(PersonnelError::refused(
-            "PERSON_INACTIVE",
-            format!("people/{person_id}"),
-            "the person is inactive",
-        ));
-    }
-    let kind = s.d.roster.department(&station.department_id).await?.map(|d| d.kind).unwrap_or_default();
-    let escalate_to: Vec<String> =
-        s.d.roster
+    // The roster first, outside the transaction, and not at all on a replay.
+    let lookups = async {
+        let station = station_for(s, &p, &station_id, &street_id).await?;
+        let person =
+            s.d.roster
+                .person(&person_id)
+                .await?
+                .ok_or_else(|| PersonnelError::not_found("minhu.roster.v1.Person", &person_id))?;
+        if !person.active {
+            return Err(PersonnelError::refused(
+                "PERSON_INACTIVE",
+                format!("people/{person_id}"),
+                "the person is inactive",
+            ));
+        }
+        let kind = s.d.roster.department(&station.department_id).await?.map(|d| d.kind).unwrap_or_default();
+        let escalate_to: Vec<String> = s
+            .d
+            .roster
             .street_leaders(&street_id)
             .await?
             .into_iter()
@@ -128,51 +130,53 @@ pub(super) async fn create(
             .map(|l| l.person_id)
             .collect();
 
-    let row = SolicitationRow {
-        id: Uuid::now_v7(),
-        department_id: station.department_id.clone(),
-        station_id,
-        street_id,
-        person_id,
-        position: position.into(),
-        matter: matter.into(),
-        proposal,
-        attachments: Json(
-            given
-                .attachments
-                .iter()
-                .map(|a| Attachment {
-                    id: a.id.trim().to_owned(),
-                    file_name: a.file_name.clone(),
-                    content_type: a.content_type.clone(),
-                    size_bytes: a.size_bytes,
-                    sha256: a.sha256.clone(),
-                })
-                .collect(),
-        ),
-        reply_deadline: minhu_time(deadline),
-        state: State::AwaitingOpinion.as_str().into(),
-        escalate_to,
-        opinion_stance: None,
-        opinion_text: None,
-        opinion_signed_by: None,
-        opinion_time: None,
-        opinion_late: false,
-        decision: None,
-        opinion_adopted: false,
-        decision_reason: String::new(),
-        decided_by: None,
-        decide_time: None,
-        withdraw_reason: String::new(),
-        escalate_time: None,
-        created_by: Json(me(&p)),
-        create_time: now,
-        update_time: now,
+        let row = SolicitationRow {
+            id: Uuid::now_v7(),
+            department_id: station.department_id.clone(),
+            station_id,
+            street_id,
+            person_id,
+            position: position.into(),
+            matter: matter.into(),
+            proposal,
+            attachments: Json(
+                given
+                    .attachments
+                    .iter()
+                    .map(|a| Attachment {
+                        id: a.id.trim().to_owned(),
+                        file_name: a.file_name.clone(),
+                        content_type: a.content_type.clone(),
+                        size_bytes: a.size_bytes,
+                        sha256: a.sha256.clone(),
+                    })
+                    .collect(),
+            ),
+            reply_deadline: minhu_time(deadline),
+            state: State::AwaitingOpinion.as_str().into(),
+            escalate_to,
+            opinion_stance: None,
+            opinion_text: None,
+            opinion_signed_by: None,
+            opinion_time: None,
+            opinion_late: false,
+            decision: None,
+            opinion_adopted: false,
+            decision_reason: String::new(),
+            decided_by: None,
+            decide_time: None,
+            withdraw_reason: String::new(),
+            escalate_time: None,
+            created_by: Json(me(&p)),
+            create_time: now,
+            update_time: now,
+        };
+        Ok::<_, PersonnelError>(row)
     };
     let staged = s.staged();
     let st = staged.clone();
     let out = s
-        .write(&key, move |tx| {
+        .write_after(&key, lookups, move |tx, row| {
             Box::pin(async move {
                 store::insert_solicitation(tx, &row).await?;
                 st.schedule(tx, deadlines::reply(row.id, row.reply_deadline)).await?;
