@@ -13,7 +13,3 @@
 //!    deadline row). Harmless today (requests only `cancel` deadline rows after locking the
 //!    solicitation; a deadlock would be retried as UNAVAILABLE / a retried firing), but
 //!    should move to `lock_subject` when it lands.
-//! 3. **Shared proto build output.** With one `CARGO_TARGET_DIR` for several worktrees, the
-//!    `minhu-proto` build script's output is shared between worktrees (cargo hashes path
-//!    packages by their workspace-relative path), so one worktree's build can compile against
-//!    another worktree's protos. `touch libs/proto/build.rs` before a build forces it.

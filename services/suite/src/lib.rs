@@ -2,3 +2,4 @@
 //! binary runs at start and the end-to-end tests run against their own suite.
 
 pub mod demo;
+pub mod demo_personnel;
