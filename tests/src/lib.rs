@@ -193,7 +193,24 @@ impl SuiteBuilder {
         let appraisal_addr = appraisal.local_addr();
         let appraisal = Running::spawn(appraisal_addr, appraisal_db, |stop| appraisal.run_until(stop)).await;
 
-        Suite { appraisal, dispatch, roster, engine, clock: self.clock, _redis: redis }
+        let personnel_db = TestDatabase::create("e2e_personnel").await;
+        let mut config = minhu_personnel::Config::local(
+            "127.0.0.1:0".parse().expect("a socket address"),
+            patient(personnel_db.config()),
+            format!("http://{roster_addr}"),
+        );
+        config.redis_url = redis.url().into();
+        config.deadline_namespace = format!("{}personnel:", redis.prefix());
+        config.fire_in_background = self.clock.is_none();
+        if let Some(clock) = &self.clock {
+            // Dispatch's manual clock, seen as the deadline library's: one time for both.
+            config.clock = Arc::new(minhu_dispatch::deadlines::EngineClock(Arc::new(clock.clone())));
+        }
+        let personnel = minhu_personnel::Application::build(config).await.expect("building personnel");
+        let personnel_addr = personnel.local_addr();
+        let personnel = Running::spawn(personnel_addr, personnel_db, |stop| personnel.run_until(stop)).await;
+
+        Suite { appraisal, dispatch, roster, personnel, engine, clock: self.clock, _redis: redis }
     }
 }
 
@@ -204,6 +221,7 @@ pub struct Suite {
     appraisal: Running,
     dispatch: Running,
     roster: Running,
+    personnel: Running,
     engine: DeadlineEngine,
     clock: Option<ManualClock>,
     _redis: minhu_testkit::TestRedis,
@@ -237,6 +255,7 @@ impl Suite {
             ("minhu.roster.v1.RosterService", self.roster_service().channel()),
             ("minhu.dispatch.v1.DispatchService", self.dispatch_service().channel()),
             ("minhu.appraisal.v1.AppraisalService", self.appraisal_service().channel()),
+            ("minhu.personnel.v1.PersonnelService", self.personnel.channel()),
         ]
     }
 
@@ -293,6 +312,7 @@ impl Suite {
     /// Stops the services, dependents first (dispatch calls the roster while it drains),
     /// and waits for each drain: every server span has ended when this returns.
     pub async fn stop(mut self) {
+        self.personnel.stop().await.expect("personnel stopped serving with an error");
         self.appraisal.stop().await.expect("appraisal stopped serving with an error");
         self.dispatch.stop().await.expect("dispatch stopped serving with an error");
         self.roster.stop().await.expect("the roster stopped serving with an error");
