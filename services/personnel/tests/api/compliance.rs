@@ -51,6 +51,12 @@ async fn a_decision_without_a_solicitation_is_recorded_and_flagged_for_the_distr
         .list_compliance_findings(pb::ListComplianceFindingsRequest::default())
         .await;
     assert_eq!(other.unwrap().into_inner().total_size, 0);
+    // Only the station's department reports its decisions.
+    let by_street = app.street().report_decision(report(&head(POLICE_STATION), "")).await.unwrap_err();
+    assert_eq!(by_street.code(), Code::PermissionDenied);
+    let by_other = app.client(&department_leader("sifa")).report_decision(report(&head(POLICE_STATION), "")).await;
+    assert_eq!(by_other.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(count(&app.pool, "decision_reports").await, 1);
 }
 
 #[tokio::test]

@@ -31,6 +31,8 @@ pub struct TestApp {
     _roster_db: TestDatabase,
     _db: TestDatabase,
     _shutdown: Vec<tokio::sync::oneshot::Sender<()>>,
+    roster_stop:
+        Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), minhu_grpc::server::ServeError>>)>,
 }
 
 /// Monday 2 March 2026, 10:00 China Standard Time.
@@ -52,7 +54,7 @@ impl TestApp {
         seed::load(roster_app.pool()).await.expect("loading the seed");
         let roster_addr = roster_app.local_addr();
         let (roster_tx, roster_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(roster_app.run_until(async {
+        let roster_task = tokio::spawn(roster_app.run_until(async {
             let _ = roster_rx.await;
         }));
 
@@ -84,7 +86,16 @@ impl TestApp {
             _redis: redis,
             _roster_db: roster_db,
             _db: db,
-            _shutdown: vec![tx, roster_tx],
+            _shutdown: vec![tx],
+            roster_stop: Some((roster_tx, roster_task)),
+        }
+    }
+
+    /// Stops the roster (drained): personnel's calls to it fail from now on.
+    pub async fn stop_roster(&mut self) {
+        if let Some((stop, task)) = self.roster_stop.take() {
+            let _ = stop.send(());
+            task.await.expect("the roster task").expect("the roster drained");
         }
     }
 

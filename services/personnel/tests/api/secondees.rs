@@ -97,6 +97,17 @@ async fn the_street_evaluates_its_secondees_and_the_grade_carries_the_district_s
         })
         .await
         .unwrap();
+    let by_street = app
+        .street()
+        .set_incentive_coefficient(pb::SetIncentiveCoefficientRequest {
+            year: 2026,
+            grade: pb::AssessmentGrade::Excellent as i32,
+            coefficient_bp: 50_000,
+            request_id: request_id(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(by_street.code(), Code::PermissionDenied);
     let evaluate = |month: i32| pb::RecordSecondeeEvaluationRequest {
         evaluation: Some(pb::SecondeeEvaluation {
             secondment_id: police.secondment_id.clone(),

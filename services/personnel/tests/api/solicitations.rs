@@ -177,6 +177,23 @@ async fn a_retry_with_the_same_request_id_returns_the_first_result() {
 }
 
 #[tokio::test]
+async fn a_retry_during_a_roster_outage_still_gets_the_first_result() {
+    let mut app = TestApp::spawn().await;
+    let id = request_id();
+    let first = app.police().create_opinion_solicitation(solicitation(pb::PersonnelMatter::Reward, &id)).await.unwrap();
+    app.stop_roster().await;
+    let retry = app.police().create_opinion_solicitation(solicitation(pb::PersonnelMatter::Reward, &id)).await.unwrap();
+    assert_eq!(first.into_inner(), retry.into_inner(), "replayed before any roster call");
+    let new = app
+        .police()
+        .create_opinion_solicitation(solicitation(pb::PersonnelMatter::Reward, &request_id()))
+        .await
+        .unwrap_err();
+    assert_eq!(new.code(), Code::Unavailable, "{new:?}");
+    assert_eq!(count(&app.pool, "solicitations").await, 1);
+}
+
+#[tokio::test]
 async fn bad_input_gets_field_level_errors_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let mut request = solicitation(pb::PersonnelMatter::Unspecified, &request_id());
