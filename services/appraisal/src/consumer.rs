@@ -188,7 +188,7 @@ impl FeedSource {
         let channel = tonic::transport::Endpoint::from_shared(self.dispatch_url.clone())?
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
-        Ok(DispatchServiceClient::with_interceptor(channel, self.identity.bearer()).max_decoding_message_size(16 << 20))
+        Ok(DispatchServiceClient::with_interceptor(channel, self.identity.bearer_for("minhu-dispatch")).max_decoding_message_size(16 << 20))
     }
 }
 

@@ -72,10 +72,11 @@ impl Config {
                 ));
             }
         };
+        let listen = listen_addr("MINHU_APPRAISAL_LISTEN_ADDR", "0.0.0.0:50053")?;
         Ok(Self {
-            listen: listen_addr("MINHU_APPRAISAL_LISTEN_ADDR", "0.0.0.0:50053")?,
+            listen,
             database,
-            auth: AuthConfig::from_env()?,
+            auth: AuthConfig::from_env_listening(Some(listen))?,
             server: ServerConfig::from_env()?,
             feed: FeedSource {
                 dispatch_url: optional("MINHU_DISPATCH_URL").unwrap_or_else(|| DEFAULT_DISPATCH_URL.into()),
@@ -122,7 +123,7 @@ impl Application {
     /// [`Application::run_until`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let pool = minhu_store::connect_and_migrate(&config.database, &[&MIGRATOR]).await?;
-        let authenticator = Authenticator::new(&config.auth)?;
+        let authenticator = Authenticator::for_service(&config.auth, "minhu-appraisal")?;
         // A malformed URL is a configuration error now, not a reconnect loop later.
         config.feed.client()?;
         let listener = TcpListener::bind(config.listen)

@@ -264,10 +264,11 @@ impl Config {
         };
         let mut attachments = AttachmentLimits::default();
         attachments.max_bytes = parsed("MINHU_DISPATCH_MAX_ATTACHMENT_BYTES", attachments.max_bytes)?;
+        let listen = listen_addr("MINHU_DISPATCH_LISTEN_ADDR", "0.0.0.0:50052")?;
         Ok(Self {
-            listen: listen_addr("MINHU_DISPATCH_LISTEN_ADDR", "0.0.0.0:50052")?,
+            listen,
             database,
-            auth: AuthConfig::from_env()?,
+            auth: AuthConfig::from_env_listening(Some(listen))?,
             server: ServerConfig::from_env()?,
             roster_url: optional("MINHU_ROSTER_URL").unwrap_or_else(|| DEFAULT_ROSTER_URL.into()),
             identity,
@@ -358,7 +359,7 @@ impl Application {
             Arc::new(deadlines::EngineClock(config.clock.clone())),
         );
         let engine = deadlines::engine(pool.clone(), deadlines.clone(), config.clock.clone())?;
-        let authenticator = Authenticator::new(&config.auth)?;
+        let authenticator = Authenticator::for_service(&config.auth, "minhu-dispatch")?;
         let roster = clients::Roster::new(&config.roster_url, config.identity.clone())?;
         let listener = TcpListener::bind(config.listen)
             .await

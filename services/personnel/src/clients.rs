@@ -10,6 +10,9 @@ use tonic::{Code, codegen::InterceptedService, transport::Channel};
 
 use crate::error::PersonnelError;
 
+/// The roster's audience: personnel's service token must name it.
+const ROSTER_AUDIENCE: &str = "minhu-roster";
+
 fn failure(status: tonic::Status) -> PersonnelError {
     match status.code() {
         Code::Unauthenticated | Code::PermissionDenied => PersonnelError::Unavailable(
@@ -55,7 +58,7 @@ impl Roster {
     }
 
     fn client(&self) -> Client {
-        RosterServiceClient::with_interceptor(self.channel.clone(), self.identity.bearer())
+        RosterServiceClient::with_interceptor(self.channel.clone(), self.identity.bearer_for(ROSTER_AUDIENCE))
     }
 
     /// A station.

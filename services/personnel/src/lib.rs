@@ -145,10 +145,11 @@ impl Config {
             None => minhu_deadlines::china::china_2026(),
         };
         let check: u64 = parsed("MINHU_PERSONNEL_LEADERSHIP_CHECK_SECONDS", 300)?;
+        let listen = listen_addr("MINHU_PERSONNEL_LISTEN_ADDR", "0.0.0.0:50054")?;
         Ok(Self {
-            listen: listen_addr("MINHU_PERSONNEL_LISTEN_ADDR", "0.0.0.0:50054")?,
+            listen,
             database,
-            auth: AuthConfig::from_env()?,
+            auth: AuthConfig::from_env_listening(Some(listen))?,
             server: ServerConfig::from_env()?,
             roster_url: optional("MINHU_ROSTER_URL").unwrap_or_else(|| DEFAULT_ROSTER_URL.into()),
             identity,
@@ -233,7 +234,7 @@ impl Application {
         let redis = minhu_store::connect_redis(&config.redis_url).await.map_err(StartError::Redis)?;
         let deadlines = Deadlines::with_clock(redis, &config.deadline_namespace, config.clock.clone());
         let engine = deadlines::engine(pool.clone(), deadlines.clone(), config.clock.clone())?;
-        let authenticator = Authenticator::new(&config.auth)?;
+        let authenticator = Authenticator::for_service(&config.auth, SERVICE_NAME)?;
         let roster = clients::Roster::new(&config.roster_url, config.identity.clone())?;
         let listener = TcpListener::bind(config.listen)
             .await
