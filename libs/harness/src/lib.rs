@@ -150,8 +150,8 @@ impl SuiteBuilder {
     }
 
     /// Starts the roster with the Wuchang seed, then dispatch calling it, then appraisal
-    /// consuming dispatch's feed, each on `127.0.0.1:0` with a fresh database and
-    /// development auth. Returns once all three accept connections.
+    /// consuming dispatch's feed, then personnel calling the roster, each on `127.0.0.1:0`
+    /// with a fresh database and development auth. Returns once all four accept connections.
     pub async fn start(self) -> Suite {
         let roster_db = TestDatabase::create("e2e_roster").await;
         let roster = minhu_roster::Application::build(minhu_roster::Config {
@@ -218,7 +218,34 @@ impl SuiteBuilder {
         let appraisal_pool = appraisal.pool().clone();
         let appraisal = Running::spawn(appraisal_addr, appraisal_db, |stop| appraisal.run_until(stop)).await;
 
-        Suite { appraisal, dispatch, roster, engine, clock: self.clock, dispatch_pool, appraisal_pool, _redis: redis }
+        // Personnel calls the roster; on a manual clock it shares dispatch's time.
+        let personnel_db = TestDatabase::create("e2e_personnel").await;
+        let mut config = minhu_personnel::Config::local(
+            "127.0.0.1:0".parse().expect("a socket address"),
+            patient(personnel_db.config()),
+            format!("http://{roster_addr}"),
+        );
+        config.redis_url = redis.url().into();
+        config.deadline_namespace = format!("{}personnel:", redis.prefix());
+        config.fire_in_background = self.clock.is_none();
+        if let Some(clock) = &self.clock {
+            config.clock = Arc::new(minhu_dispatch::deadlines::EngineClock(Arc::new(clock.clone())));
+        }
+        let personnel = minhu_personnel::Application::build(config).await.expect("building personnel");
+        let personnel_addr = personnel.local_addr();
+        let personnel = Running::spawn(personnel_addr, personnel_db, |stop| personnel.run_until(stop)).await;
+
+        Suite {
+            appraisal,
+            dispatch,
+            personnel,
+            roster,
+            engine,
+            clock: self.clock,
+            dispatch_pool,
+            appraisal_pool,
+            _redis: redis,
+        }
     }
 }
 
@@ -228,6 +255,7 @@ pub struct Suite {
     // Declared (and so dropped) dependents first, as `stop` does.
     appraisal: Running,
     dispatch: Running,
+    personnel: Running,
     roster: Running,
     engine: DeadlineEngine,
     clock: Option<ManualClock>,
@@ -274,7 +302,13 @@ impl Suite {
             ("minhu.roster.v1.RosterService", self.roster_service().channel()),
             ("minhu.dispatch.v1.DispatchService", self.dispatch_service().channel()),
             ("minhu.appraisal.v1.AppraisalService", self.appraisal_service().channel()),
+            ("minhu.personnel.v1.PersonnelService", self.personnel_service().channel()),
         ]
+    }
+
+    /// Personnel (人事任免建议).
+    pub fn personnel_service(&self) -> &Running {
+        &self.personnel
     }
 
     /// The roster (部门名册).
@@ -331,6 +365,7 @@ impl Suite {
     /// and waits for each drain: every server span has ended when this returns.
     pub async fn stop(mut self) {
         self.appraisal.stop().await.expect("appraisal stopped serving with an error");
+        self.personnel.stop().await.expect("personnel stopped serving with an error");
         self.dispatch.stop().await.expect("dispatch stopped serving with an error");
         self.roster.stop().await.expect("the roster stopped serving with an error");
     }
