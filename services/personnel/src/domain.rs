@@ -297,6 +297,12 @@ pub fn statutory_leave_days(years: i32) -> i32 {
     }
 }
 
+/// Whether leave starting on `start` may draw on the entitlement of `year`: that year, or
+/// the one before (carried over one year at most, 条例 art. 5).
+pub fn may_draw_on(year: i32, start: NaiveDate) -> bool {
+    year == start.year() || year == start.year() - 1
+}
+
 /// The default entitlement when none was set (the contract's statutory minimum).
 pub const DEFAULT_ENTITLEMENT: i32 = 5;
 

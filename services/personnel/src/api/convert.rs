@@ -195,6 +195,7 @@ pub(super) fn leave(r: LeaveRow) -> pb::LeaveApplication {
         created_by: Some(person(&r.created_by)),
         create_time: Some(ts(r.create_time)),
         update_time: Some(ts(r.update_time)),
+        entitlement_year: r.year,
     }
 }
 

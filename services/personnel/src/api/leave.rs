@@ -121,6 +121,12 @@ pub(super) async fn create(
     v.check(end >= start, "application.end_date", "must not precede start_date");
     v.check(given.days >= 0, "application.days", "must not be negative");
     let reason = v.optional_text("application.reason", &given.reason, 2000).to_owned();
+    let year = if given.entitlement_year == 0 { start.year() } else { given.entitlement_year };
+    v.check(
+        domain::may_draw_on(year, start),
+        "application.entitlement_year",
+        "leave draws on the year it starts in or, carried over, the one before",
+    );
     let days = domain::leave_days(&s.d.calendar, start, end);
     if v.is_empty() {
         v.check(days > 0, "application.end_date", "the leave spans no working day");
@@ -152,7 +158,7 @@ pub(super) async fn create(
             department_id: secondment.department_id.clone(),
             start_date: start,
             end_date: end,
-            year: start.year(),
+            year,
             days,
             reason,
             state: leave_state::PENDING.into(),

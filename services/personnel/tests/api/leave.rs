@@ -233,3 +233,24 @@ async fn each_role_is_refused_what_it_may_not_do_with_leave() {
     assert_eq!(rejected.state(), pb::LeaveState::Rejected);
     assert_eq!(rejected.decision_comment, "清明节前后执法任务重");
 }
+
+#[tokio::test]
+async fn unused_leave_carries_over_one_year_and_no_further() {
+    let app = TestApp::spawn().await;
+    entitle(&app, 5).await;
+    let mut secondee_client = app.client(&person(&secondee(), "gongan"));
+    let mut carried = apply((2027, 1, 5), (2027, 1, 6), 0);
+    carried.application.as_mut().unwrap().entitlement_year = 2026;
+    let applied = secondee_client.create_leave_application(carried).await.unwrap().into_inner();
+    assert_eq!(applied.entitlement_year, 2026);
+    let balance = secondee_client
+        .get_leave_balance(pb::GetLeaveBalanceRequest { year: 2026, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(balance.pending_days, 2, "drawn on 2026's account");
+    let mut too_late = apply((2028, 1, 4), (2028, 1, 4), 0);
+    too_late.application.as_mut().unwrap().entitlement_year = 2026;
+    let refused = secondee_client.create_leave_application(too_late).await.unwrap_err();
+    assert_eq!(fields(&refused), ["application.entitlement_year"]);
+}
