@@ -367,6 +367,22 @@ mod tests {
     }
 
     #[test]
+    fn the_scope_is_the_principal_leaders_those_in_charge_of_the_line_and_the_linked_section_heads() {
+        let leader = |id: &str, principal: bool, areas: &[i32]| Leader {
+            person_id: id.into(),
+            principal,
+            areas: areas.to_vec(),
+        };
+        let leaders = [leader("secretary", true, &[]), leader("politics", false, &[3, 7]), leader("city", false, &[2])];
+        let scope = interview_scope(&leaders, 3, &["pingan".into(), "secretary".into()]);
+        let ids: Vec<&str> = scope.iter().map(|r| r.person_id.as_str()).collect();
+        assert_eq!(ids, ["secretary", "politics", "pingan"], "someone in two roles is interviewed once");
+        let given: BTreeSet<String> = ["secretary".to_owned()].into();
+        let missing: Vec<&str> = missing_from_scope(&scope, &given).iter().map(|r| r.reason).collect();
+        assert_eq!(missing, ["MISSING_LEADER_IN_CHARGE", "MISSING_SECTION_HEAD"]);
+    }
+
+    #[test]
     fn the_quota_rounds_down() {
         assert_eq!(commendation_quota(9, 1500), 1);
         assert_eq!(commendation_quota(20, 1500), 3);

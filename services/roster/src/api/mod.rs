@@ -7,8 +7,8 @@ mod organisations;
 mod people;
 mod structure;
 
-pub(crate) use minhu_grpc::{caller, found};
 use minhu_grpc::{FieldViolations, Rpcs, UpdatePaths};
+pub(crate) use minhu_grpc::{caller, found};
 use minhu_proto::roster::v1::{self as pb, roster_service_server::RosterService};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};

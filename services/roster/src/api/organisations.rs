@@ -49,8 +49,11 @@ pub(super) async fn list_departments(
 ) -> Result<pb::ListDepartmentsResponse, RosterError> {
     let (_, req) = caller(r)?;
     let kind = kind_filter::<pb::DepartmentKind>("kind", req.kind, pb::DepartmentKind::as_str_name)?;
-    let page =
-        RPCS.page::<String>(req.page_size, &req.page_token, &["departments", &kind, &req.include_inactive.to_string()])?;
+    let page = RPCS.page::<String>(
+        req.page_size,
+        &req.page_token,
+        &["departments", &kind, &req.include_inactive.to_string()],
+    )?;
     let mut conn = s.pool.acquire().await?;
     let after = page.after.clone().unwrap_or_default();
     let (mut rows, total) =

@@ -89,3 +89,27 @@ async fn a_new_station_head_is_in_the_leadership_history_and_only_the_district_r
         .unwrap_err();
     assert_eq!(street.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn a_person_made_a_leadership_team_member_is_in_the_history_and_so_is_their_leaving() {
+    let app = TestApp::seeded().await;
+    let mut admin = app.admin();
+    let officer = seed::person_id(&seed::officer_number("zhongnanlu-sifa", 1)).to_string();
+    let promote = |position: common::Position| pb::UpdatePersonRequest {
+        person: Some(pb::Person { id: officer.clone(), position: position as i32, ..Default::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["position".into()] }),
+        request_id: request_id(),
+    };
+    admin.update_person(promote(common::Position::StationLeadershipMember)).await.unwrap();
+    admin.update_person(promote(common::Position::Staff)).await.unwrap();
+    let changes =
+        admin.list_leadership_changes(pb::ListLeadershipChangesRequest::default()).await.unwrap().into_inner().changes;
+    let kinds: Vec<_> = changes.iter().map(|c| (c.kind(), c.position(), c.station_id.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (pb::LeadershipChangeKind::Joined, common::Position::StationLeadershipMember, "zhongnanlu-sifa"),
+            (pb::LeadershipChangeKind::Left, common::Position::StationLeadershipMember, "zhongnanlu-sifa"),
+        ]
+    );
+}
