@@ -306,3 +306,90 @@ async fn a_call_over_the_request_timeout_is_deadline_exceeded_unless_long_runnin
     request.set_timeout(Duration::from_millis(50));
     assert_eq!(client.echo(request).await.unwrap_err().code(), Code::Cancelled);
 }
+
+/// A CA, and a certificate signed by it for `name` (and 127.0.0.1), PEM.
+struct Pki {
+    ca_pem: Vec<u8>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Minhu test CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = params.self_signed(&key).unwrap();
+        Self { ca_pem: ca.pem().into_bytes(), issuer: rcgen::Issuer::new(params, key) }
+    }
+
+    fn issue(&self, name: &str) -> minhu_grpc::tls::KeyPair {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        minhu_grpc::tls::KeyPair {
+            cert_pem: cert.pem().into_bytes(),
+            key_pem: minhu_grpc::Secret::new(key.serialize_pem().into_bytes()),
+        }
+    }
+}
+
+async fn echo_over(endpoint: tonic::transport::Endpoint) -> Result<(), String> {
+    let channel = endpoint.connect().await.map_err(|e| format!("connect: {e:?}"))?;
+    let mut client = EchoServiceClient::with_interceptor(channel, tokens::bearer(&tokens::street_dispatcher("zhongnanlu")));
+    client.echo(App::echo_for("zhongnanlu")).await.map(|_| ()).map_err(|s| format!("{s:?}"))
+}
+
+#[tokio::test]
+async fn with_a_certificate_configured_the_server_speaks_only_tls_and_with_a_client_ca_only_to_known_services() {
+    let pki = Pki::new();
+    let server_tls = minhu_grpc::tls::ServerTls { identity: pki.issue("localhost"), client_ca_pem: None };
+    let db = TestDatabase::create("echo").await;
+    let config = ServerConfig { tls: Some(server_tls.clone()), ..ServerConfig::default() };
+    let server = TestServer::start(echo::build(&db.config(), &AuthConfig::dev(), config).await.unwrap()).await;
+    let https = format!("https://localhost:{}", server.addr().port());
+    let trusting = minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: None };
+    // The listener may still be starting: a trusting client retries until it answers.
+    let mut answered = Err(String::new());
+    for _ in 0..50 {
+        answered = echo_over(trusting.endpoint(&https).unwrap()).await;
+        if answered.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    answered.expect("a client trusting the CA is served over TLS");
+
+    let plaintext = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", server.addr().port())).unwrap();
+    assert!(echo_over(plaintext).await.is_err(), "plaintext reaches a TLS server");
+    let stranger = Pki::new();
+    let distrusting = minhu_grpc::tls::ClientTls { ca_pem: Some(stranger.ca_pem.clone()), identity: None };
+    assert!(echo_over(distrusting.endpoint(&https).unwrap()).await.is_err(), "a certificate from another CA is trusted");
+    assert!(
+        minhu_grpc::tls::ClientTls::default().endpoint(&https).is_err(),
+        "an https URL without a CA must not be accepted as trusting nobody"
+    );
+    server.stop().await.unwrap();
+
+    // Mutual TLS: the service's certificate is its identity on the wire.
+    let mutual = minhu_grpc::tls::ServerTls { client_ca_pem: Some(pki.ca_pem.clone()), ..server_tls };
+    let config = ServerConfig { tls: Some(mutual), ..ServerConfig::default() };
+    let server = TestServer::start(echo::build(&db.config(), &AuthConfig::dev(), config).await.unwrap()).await;
+    let https = format!("https://localhost:{}", server.addr().port());
+    let dispatch = minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: Some(pki.issue("minhu-dispatch")) };
+    let mut answered = Err(String::new());
+    for _ in 0..50 {
+        answered = echo_over(dispatch.endpoint(&https).unwrap()).await;
+        if answered.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    answered.expect("a client with a certificate from the CA is served");
+    assert!(echo_over(trusting.endpoint(&https).unwrap()).await.is_err(), "a client without a certificate is served");
+    let impostor =
+        minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: Some(stranger.issue("minhu-dispatch")) };
+    assert!(echo_over(impostor.endpoint(&https).unwrap()).await.is_err(), "a certificate from another CA is accepted");
+    server.stop().await.unwrap();
+}

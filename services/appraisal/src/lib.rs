@@ -81,6 +81,7 @@ impl Config {
             feed: FeedSource {
                 dispatch_url: optional("MINHU_DISPATCH_URL").unwrap_or_else(|| DEFAULT_DISPATCH_URL.into()),
                 identity,
+                tls: minhu_grpc::tls::ClientTls::from_env()?,
             },
             consume: true,
         })
@@ -98,7 +99,7 @@ pub enum StartError {
     Auth(#[from] minhu_grpc::auth::KeyError),
     /// The dispatch URL is malformed.
     #[error("MINHU_DISPATCH_URL: {0}")]
-    DispatchUrl(#[from] tonic::transport::Error),
+    DispatchUrl(#[from] minhu_grpc::tls::EndpointError),
     /// The listen address is taken or not ours.
     #[error("binding {addr}: {source}")]
     Bind {
