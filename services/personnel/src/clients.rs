@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
-use minhu_grpc::{ServiceIdentity, auth::BearerToken};
+use minhu_grpc::{
+    ServiceIdentity,
+    auth::BearerToken,
+    tls::{ClientTls, EndpointError},
+};
 use minhu_proto::roster::v1::{self as pb, roster_service_client::RosterServiceClient};
 use tonic::{Code, codegen::InterceptedService, transport::Channel};
 
@@ -49,11 +53,10 @@ type Client = RosterServiceClient<InterceptedService<Channel, BearerToken>>;
 impl Roster {
     /// A client of the roster at `url`; connects lazily, so personnel starts while the roster
     /// is still coming up (calls are UNAVAILABLE until it answers).
-    pub fn new(url: &str, identity: ServiceIdentity) -> Result<Self, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+    /// `https://` URLs get TLS with `tls`'s CA (and client certificate).
+    pub fn new(url: &str, identity: ServiceIdentity, tls: &ClientTls) -> Result<Self, EndpointError> {
+        let channel =
+            tls.endpoint(url)?.connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(10)).connect_lazy();
         Ok(Self { channel, identity })
     }
 

@@ -70,6 +70,8 @@ pub struct Config {
     pub roster_url: String,
     /// How personnel identifies itself to the roster.
     pub identity: ServiceIdentity,
+    /// TLS towards the roster (for an `https://` URL).
+    pub roster_tls: minhu_grpc::tls::ClientTls,
     /// Working days the street has to reply when the department names no deadline.
     pub reply_working_days: u32,
     /// Working time (reply deadlines, leave days).
@@ -104,7 +106,8 @@ impl Config {
     ///
     /// - `MINHU_PERSONNEL_LISTEN_ADDR` (default `0.0.0.0:50054`), `MINHU_PERSONNEL_DATABASE_URL`,
     ///   `MINHU_PERSONNEL_DATABASE_MAX_CONNECTIONS`, the shared auth and server variables;
-    /// - `MINHU_ROSTER_URL` (default [`DEFAULT_ROSTER_URL`]); `MINHU_PERSONNEL_SERVICE_TOKEN`,
+    /// - `MINHU_ROSTER_URL` (default [`DEFAULT_ROSTER_URL`]; `https://` with `MINHU_TLS_CA_FILE`);
+    ///   `MINHU_PERSONNEL_SERVICE_TOKEN`,
     ///   required unless `MINHU_AUTH_DEV=true`;
     /// - `MINHU_PERSONNEL_REPLY_WORKING_DAYS` (default 5);
     /// - `MINHU_PERSONNEL_CALENDAR`: a working-time calendar as inline JSON or a file path;
@@ -153,6 +156,7 @@ impl Config {
             server: ServerConfig::from_env()?,
             roster_url: optional("MINHU_ROSTER_URL").unwrap_or_else(|| DEFAULT_ROSTER_URL.into()),
             identity,
+            roster_tls: minhu_grpc::tls::ClientTls::from_env()?,
             reply_working_days: parsed("MINHU_PERSONNEL_REPLY_WORKING_DAYS", 5)?,
             calendar,
             redis_url: optional("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into()),
@@ -174,6 +178,7 @@ impl Config {
             server: ServerConfig::default(),
             roster_url,
             identity: ServiceIdentity::dev(SERVICE_NAME),
+            roster_tls: minhu_grpc::tls::ClientTls::default(),
             reply_working_days: 5,
             calendar: minhu_deadlines::china::china_2026(),
             redis_url: DEFAULT_REDIS_URL.into(),
@@ -200,9 +205,9 @@ pub enum StartError {
     /// The calendar or the deadline engine cannot work.
     #[error(transparent)]
     Deadlines(#[from] minhu_deadlines::DeadlineError),
-    /// The roster URL is malformed.
+    /// The roster URL is malformed, or https without a CA.
     #[error("MINHU_ROSTER_URL: {0}")]
-    RosterUrl(#[from] tonic::transport::Error),
+    RosterUrl(#[from] minhu_grpc::tls::EndpointError),
     /// The listen address is taken.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -235,7 +240,7 @@ impl Application {
         let deadlines = Deadlines::with_clock(redis, &config.deadline_namespace, config.clock.clone());
         let engine = deadlines::engine(pool.clone(), deadlines.clone(), config.clock.clone())?;
         let authenticator = Authenticator::for_service(&config.auth, SERVICE_NAME)?;
-        let roster = clients::Roster::new(&config.roster_url, config.identity.clone())?;
+        let roster = clients::Roster::new(&config.roster_url, config.identity.clone(), &config.roster_tls)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
