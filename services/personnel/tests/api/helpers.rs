@@ -20,6 +20,9 @@ pub type RosterClient = roster::roster_service_client::RosterServiceClient<Inter
 pub const STREET: &str = "zhongnanlu";
 pub const POLICE_STATION: &str = "zhongnanlu-gongan";
 
+/// The roster's serving task.
+type RosterTask = tokio::task::JoinHandle<Result<(), minhu_grpc::server::ServeError>>;
+
 pub struct TestApp {
     pub pool: sqlx::PgPool,
     pub clock: ManualClock,
@@ -31,8 +34,7 @@ pub struct TestApp {
     _roster_db: TestDatabase,
     _db: TestDatabase,
     _shutdown: Vec<tokio::sync::oneshot::Sender<()>>,
-    roster_stop:
-        Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), minhu_grpc::server::ServeError>>)>,
+    roster_stop: Option<(tokio::sync::oneshot::Sender<()>, RosterTask)>,
 }
 
 /// Monday 2 March 2026, 10:00 China Standard Time.
