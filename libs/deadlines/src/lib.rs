@@ -69,6 +69,7 @@ macro_rules! columns {
 }
 
 pub mod calendar;
+pub mod china;
 mod clock;
 mod engine;
 mod handler;
