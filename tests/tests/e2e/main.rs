@@ -3,9 +3,11 @@
 
 mod appraisal;
 mod consultation;
+mod generated;
 mod interop;
 mod journey;
 mod node;
+mod portal;
 mod python;
 mod screen;
 mod tokens;
