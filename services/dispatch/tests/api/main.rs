@@ -8,6 +8,7 @@ mod calls;
 mod corrections;
 mod deadlines;
 mod escalations;
+mod figures;
 mod helpers;
 mod lifecycle;
 mod rectifications;
