@@ -20,8 +20,11 @@
 //! end or at once if that has passed: a task the street sends back after its window is a
 //! task not completed in it.
 //!
-//! **Firing**: each handler calls its escalation hook in the engine's transaction with the
-//! service's [`Clock`]'s time. The hooks lock the case, re-read, and record nothing when
+//! **Firing**: each handler first locks the case and then the call, task or rectification
+//! (`lock_subject`, before the engine locks the deadline row: the order of every request,
+//! so a SignCall at the deadline's instant waits for the firing or the firing for it, never
+//! both), then calls its escalation hook in the engine's transaction with the service's
+//! [`Clock`]'s time. The hooks re-read under those locks, and record nothing when
 //! there is nothing left to do (signed meanwhile, withdrawn, accepted, already marked), so a
 //! deadline that fires after the change that should have cancelled it is harmless; the
 //! cancel only makes it moot.
@@ -47,7 +50,7 @@ use crate::{
     domain::model::{Call, Rectification, Task},
     error::DispatchError,
     escalation,
-    store::{calls, closing, tasks},
+    store::{calls, cases, closing, tasks},
 };
 
 /// A call's sign deadline (签收时限).
@@ -108,7 +111,26 @@ struct Escalate {
     clock: Arc<dyn Clock>,
 }
 
+impl Hook {
+    fn child(self) -> cases::Child {
+        match self {
+            Self::SignOverdue | Self::CloseCheckIn => cases::Child::Call,
+            Self::TaskOverdue => cases::Child::Task,
+            Self::RectificationOverdue => cases::Child::Rectification,
+        }
+    }
+}
+
 impl Handler for Escalate {
+    /// The case, then the call, task or rectification: before the engine locks the
+    /// deadline row, as every request that meets or cancels the deadline does.
+    async fn lock_subject(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
+        if let Ok(id) = Uuid::parse_str(&deadline.subject) {
+            cases::lock_with_child(tx, self.hook.child(), id).await?;
+        }
+        Ok(())
+    }
+
     async fn fire(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
         let Ok(id) = Uuid::parse_str(&deadline.subject) else {
             // Retrying cannot help a subject that is not an id; drop it loudly.

@@ -91,6 +91,42 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option
     Ok(row.map(|(doc, reporter_sealed, trail_length)| CaseRow { case: doc.0, reporter_sealed, trail_length }))
 }
 
+/// A record that belongs to a case and is locked after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    /// A call.
+    Call,
+    /// A task.
+    Task,
+    /// A rectification.
+    Rectification,
+}
+
+/// Locks the case `child` `id` belongs to, then that row — the order (case, its children,
+/// deadline rows) every write takes them in. The case's id, or `None` when there is no
+/// such record.
+pub async fn lock_with_child(conn: &mut PgConnection, child: Child, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    let (case_sql, child_sql) = match child {
+        Child::Call => (
+            "SELECT id FROM cases WHERE id = (SELECT case_id FROM calls WHERE id = $1) FOR UPDATE",
+            "SELECT 1 FROM calls WHERE id = $1 FOR UPDATE",
+        ),
+        Child::Task => (
+            "SELECT id FROM cases WHERE id = (SELECT case_id FROM tasks WHERE id = $1) FOR UPDATE",
+            "SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE",
+        ),
+        Child::Rectification => (
+            "SELECT id FROM cases WHERE id = (SELECT case_id FROM rectifications WHERE id = $1) FOR UPDATE",
+            "SELECT 1 FROM rectifications WHERE id = $1 FOR UPDATE",
+        ),
+    };
+    let case: Option<(Uuid,)> = sqlx::query_as(case_sql).bind(id).fetch_optional(&mut *conn).await?;
+    if case.is_some() {
+        sqlx::query(child_sql).bind(id).execute(&mut *conn).await?;
+    }
+    Ok(case.map(|c| c.0))
+}
+
 /// The cases linked to `id` as repeats.
 pub async fn related(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
     let rows: Vec<(Uuid,)> = sqlx::query_as(
