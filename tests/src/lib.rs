@@ -231,6 +231,15 @@ impl Suite {
         self.engine.fire_due().await.expect("firing due deadlines")
     }
 
+    /// Every service the suite serves, by its full contract name, with a channel to it.
+    pub fn services(&self) -> Vec<(&'static str, Channel)> {
+        vec![
+            ("minhu.roster.v1.RosterService", self.roster_service().channel()),
+            ("minhu.dispatch.v1.DispatchService", self.dispatch_service().channel()),
+            ("minhu.appraisal.v1.AppraisalService", self.appraisal_service().channel()),
+        ]
+    }
+
     /// The roster (部门名册).
     pub fn roster_service(&self) -> &Running {
         &self.roster

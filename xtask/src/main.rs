@@ -97,6 +97,10 @@ fn test(args: Vec<OsString>) -> Result<ExitCode> {
         failed.push("buf lint");
     }
     process::bail_if_interrupted()?;
+    if !buf_breaking()? {
+        failed.push("buf breaking");
+    }
+    process::bail_if_interrupted()?;
 
     // The manifests against the Kubernetes schemas and against what the binaries read.
     eprintln!("xtask: validating k8s/");
@@ -160,6 +164,38 @@ fn buf_lint() -> Result<bool> {
     let mut buf = Command::new("npx");
     buf.args(["--yes", "@bufbuild/buf", "lint"]).current_dir(workspace_root());
     Ok(wait_for(&mut buf, "buf lint")?.success())
+}
+
+/// `buf breaking`: the contracts stay wire- and source-compatible (FILE rules) with every
+/// baseline a client may have built against — the contracts as first published (the commit
+/// that added them) and, on a branch, `main`. A baseline missing from a shallow clone is
+/// skipped, saying so. Runs after [`buf_lint`], which made sure npx is there.
+fn buf_breaking() -> Result<bool> {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git").args(args).current_dir(workspace_root()).output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    };
+    let mut baselines = Vec::new();
+    match git(&["log", "--diff-filter=A", "--format=%H", "--", "proto/minhu/dispatch/v1/dispatch.proto"]) {
+        Some(added) => baselines.push(("the contracts as first published", added.lines().last().unwrap_or("").to_owned())),
+        None => eprintln!("xtask: buf breaking: no history of the contracts here (shallow clone?); skipping that baseline"),
+    }
+    if let (Some(head), Some(main)) = (git(&["rev-parse", "HEAD"]), git(&["rev-parse", "--verify", "-q", "main"]))
+        && head != main
+    {
+        baselines.push(("main", main));
+    }
+    let mut ok = true;
+    for (what, commit) in baselines {
+        eprintln!("xtask: running buf breaking against {what} ({})", &commit[..12.min(commit.len())]);
+        let mut buf = Command::new("npx");
+        buf.args(["--yes", "@bufbuild/buf", "breaking", "--against"])
+            .arg(format!(".git#ref={commit}"))
+            .current_dir(workspace_root());
+        ok &= wait_for(&mut buf, "buf breaking")?.success();
+    }
+    Ok(ok)
 }
 
 fn up(args: Vec<OsString>) -> Result<ExitCode> {

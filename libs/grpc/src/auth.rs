@@ -454,3 +454,49 @@ mod tests {
         assert!(district.require_org(OrgKind::Street, "zhongnanlu", false).is_err());
     }
 }
+
+/// How one service proves who it is to another: a development token signed per call
+/// (`MINHU_AUTH_DEV=true`) or a configured token. `Debug` never shows the token.
+#[derive(Clone)]
+pub struct ServiceIdentity {
+    name: &'static str,
+    token: Option<crate::config::Secret<String>>,
+}
+
+impl fmt::Debug for ServiceIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let credential = if self.token.is_some() { "Token(<secret>)" } else { "Dev" };
+        write!(f, "ServiceIdentity({}, {credential})", self.name)
+    }
+}
+
+impl ServiceIdentity {
+    /// Service `name` (`minhu-dispatch`) with development tokens.
+    pub fn dev(name: &'static str) -> Self {
+        Self { name, token: None }
+    }
+
+    /// Service `name` with a pre-issued token; surrounding whitespace (a trailing newline
+    /// from a mounted secret file) is not part of it.
+    pub fn with_token(name: &'static str, token: impl Into<String>) -> Self {
+        Self { name, token: Some(crate::config::Secret::new(token.into().trim().to_owned())) }
+    }
+
+    /// The principal the service acts as.
+    pub fn principal(&self) -> Principal {
+        Principal::new(self.name, [Role::Service], Organization::new(OrgKind::Service, self.name))
+    }
+
+    /// The bearer token for the next call.
+    pub fn token(&self) -> String {
+        match &self.token {
+            None => TokenIssuer::dev().issue(&self.principal(), Duration::from_secs(300)),
+            Some(token) => token.expose().clone(),
+        }
+    }
+
+    /// A client interceptor presenting this identity (and the caller's trace context).
+    pub fn bearer(&self) -> BearerToken {
+        BearerToken::new(&self.token())
+    }
+}

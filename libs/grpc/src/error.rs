@@ -9,14 +9,19 @@
 //! | `InvalidArgument`    | INVALID_ARGUMENT    | `BadRequest` field violations, `ErrorInfo` |
 //! | `NotFound`           | NOT_FOUND           | `ResourceInfo`, `ErrorInfo`                |
 //! | `AlreadyExists`      | ALREADY_EXISTS      | `ResourceInfo`, `ErrorInfo`                |
-//! | `FailedPrecondition` | FAILED_PRECONDITION | `PreconditionFailure`, `ErrorInfo`         |
+//! | `Rejected`           | INVALID_ARGUMENT    | `BadRequest`, `ErrorInfo` with its reason  |
+//! | `FailedPrecondition` | FAILED_PRECONDITION | `PreconditionFailure` (one violation per refusal), `ErrorInfo` |
+//! | `OutOfRange`         | OUT_OF_RANGE        | `ErrorInfo`                                |
 //! | `PermissionDenied`   | PERMISSION_DENIED   | `ErrorInfo`                                |
 //! | `Unauthenticated`    | UNAUTHENTICATED     | `ErrorInfo`                                |
 //! | `ResourceExhausted`  | RESOURCE_EXHAUSTED  | `ErrorInfo`                                |
-//! | `Unavailable`        | UNAVAILABLE         | `ErrorInfo`                                |
-//! | `Internal`           | INTERNAL            | none: the cause is logged, not sent        |
+//! | `Unavailable`        | UNAVAILABLE         | `ErrorInfo` (retry later)                  |
+//! | `DataLoss`           | DATA_LOSS           | `ErrorInfo`; the cause is logged, not sent |
+//! | `Internal`           | INTERNAL            | `ErrorInfo`; the cause chain is logged, not sent |
 //!
-//! A caller's mistake is never `Internal`.
+//! A caller's mistake is never `Internal`; a database fault is never `NotFound` (see
+//! [`From<sqlx::Error>`](#impl-From<Error>-for-ApiError)): deadlocks, serialization failures,
+//! lock timeouts and lost connections are UNAVAILABLE, because a retry may succeed.
 
 use std::collections::HashMap;
 
@@ -129,16 +134,25 @@ pub enum ApiError {
         /// The conflicting id or key.
         id: String,
     },
-    /// The request is well-formed but the state does not allow it.
-    #[error("{description}")]
-    FailedPrecondition {
-        /// UPPER_SNAKE_CASE machine-readable reason, e.g. `CALL_ALREADY_SIGNED`.
+    /// The request is malformed in a way with its own name (`DIGEST_MISMATCH`,
+    /// `REASON_REQUIRED`), given as the `ErrorInfo` reason beside the field violations.
+    #[error("invalid argument: {violations}")]
+    Rejected {
+        /// UPPER_SNAKE_CASE reason.
         reason: &'static str,
-        /// What the precondition is about, e.g. `calls/42`.
-        subject: String,
-        /// Why, for a person, lowercase.
-        description: String,
+        /// The bad fields.
+        violations: FieldViolations,
     },
+    /// The request is well-formed but the state does not allow it: one or more rules, each
+    /// with its reason (the first is the `ErrorInfo` reason).
+    #[error("{}", .0.iter().map(|r| r.description.as_str()).collect::<Vec<_>>().join("; "))]
+    FailedPrecondition(Vec<Refusal>),
+    /// A position past the end (a feed cursor beyond the head).
+    #[error("{0}")]
+    OutOfRange(String),
+    /// Stored data no longer matches what was recorded (a digest); nothing of it is served.
+    #[error("data loss: {0}")]
+    DataLoss(String),
     /// The caller is known but may not do this.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
@@ -164,16 +178,38 @@ impl ApiError {
 
     /// A failed precondition.
     pub fn precondition(reason: &'static str, subject: impl Into<String>, description: impl Into<String>) -> Self {
-        Self::FailedPrecondition { reason, subject: subject.into(), description: description.into() }
+        Refusal::new(reason, subject, description).into()
+    }
+
+    /// Several refusals at once (e.g. every missing interviewee of a scope).
+    pub fn refused(refusals: Vec<Refusal>) -> Self {
+        Self::FailedPrecondition(refusals)
+    }
+
+    /// A single bad field.
+    pub fn field(field: impl Into<String>, description: impl Into<String>) -> Self {
+        FieldViolations::single(field, description)
+    }
+
+    /// NOT_FOUND of `resource` `id`.
+    pub fn not_found(resource: &'static str, id: impl std::fmt::Display) -> Self {
+        Self::NotFound { resource, id: id.to_string() }
+    }
+
+    /// PERMISSION_DENIED saying what the caller may not do.
+    pub fn denied(what: impl Into<String>) -> Self {
+        Self::PermissionDenied(what.into())
     }
 
     /// The gRPC code this error maps to.
     pub fn code(&self) -> Code {
         match self {
-            Self::InvalidArgument(_) => Code::InvalidArgument,
+            Self::InvalidArgument(_) | Self::Rejected { .. } => Code::InvalidArgument,
             Self::NotFound { .. } => Code::NotFound,
             Self::AlreadyExists { .. } => Code::AlreadyExists,
-            Self::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::OutOfRange(_) => Code::OutOfRange,
+            Self::DataLoss(_) => Code::DataLoss,
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::ResourceExhausted(_) => Code::ResourceExhausted,
@@ -185,9 +221,12 @@ impl ApiError {
     fn reason(&self) -> &'static str {
         match self {
             Self::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Self::Rejected { reason, .. } => reason,
             Self::NotFound { .. } => "NOT_FOUND",
             Self::AlreadyExists { .. } => "ALREADY_EXISTS",
-            Self::FailedPrecondition { reason, .. } => reason,
+            Self::FailedPrecondition(refusals) => refusals.first().map_or("FAILED_PRECONDITION", |r| r.reason),
+            Self::OutOfRange(_) => "OUT_OF_RANGE",
+            Self::DataLoss(_) => "DATA_LOSS",
             Self::PermissionDenied(_) => "PERMISSION_DENIED",
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::ResourceExhausted(_) => "RESOURCE_EXHAUSTED",
@@ -204,7 +243,7 @@ impl From<ApiError> for Status {
         let metadata = HashMap::new();
         details.set_error_info(error.reason(), ERROR_DOMAIN, metadata);
         match &error {
-            ApiError::InvalidArgument(violations) => {
+            ApiError::InvalidArgument(violations) | ApiError::Rejected { violations, .. } => {
                 for v in violations.violations() {
                     details.add_bad_request_violation(v.field.clone(), v.description.clone());
                 }
@@ -212,25 +251,106 @@ impl From<ApiError> for Status {
             ApiError::NotFound { resource, id } | ApiError::AlreadyExists { resource, id } => {
                 details.set_resource_info(*resource, id.clone(), "", error.to_string());
             }
-            ApiError::FailedPrecondition { reason, subject, description } => {
-                details.add_precondition_failure_violation(*reason, subject.clone(), description.clone());
+            ApiError::FailedPrecondition(refusals) => {
+                for r in refusals {
+                    details.add_precondition_failure_violation(r.reason, r.subject.clone(), r.description.clone());
+                }
+            }
+            ApiError::DataLoss(what) => {
+                // Our stored bytes changed under us: worth an alarm, not a detail for the caller.
+                tracing::error!(error = %what, "stored data failed its integrity check");
+                return Status::with_error_details(code, "the stored content failed its integrity check", details);
             }
             ApiError::Internal(cause) => {
                 // The whole chain goes to the log with the request's span; the caller
                 // learns only that it was not their fault.
-                let mut chain = cause.to_string();
-                let mut source = cause.source();
-                while let Some(s) = source {
-                    chain.push_str(": ");
-                    chain.push_str(&s.to_string());
-                    source = s.source();
-                }
-                tracing::error!(error = %chain, "internal error");
-                return Status::internal("internal error");
+                tracing::error!(error = %chain(cause.as_ref()), "internal error");
+                return Status::with_error_details(code, "internal error", details);
             }
             _ => {}
         }
         Status::with_error_details(code, error.to_string(), details)
+    }
+}
+
+/// `cause: its source: its source…`, the whole chain on one line.
+pub fn chain(cause: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = cause.to_string();
+    let mut source = cause.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        // Wrappers often repeat their source's message (`#[error(transparent)]`).
+        if !chain.ends_with(&next) {
+            chain.push_str(": ");
+            chain.push_str(&next);
+        }
+        source = s.source();
+    }
+    chain
+}
+
+/// One rule a request broke, named: the `PreconditionFailure` violation a client reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// UPPER_SNAKE_CASE, e.g. `CALL_ALREADY_SIGNED`.
+    pub reason: &'static str,
+    /// What it is about, e.g. `calls/42`.
+    pub subject: String,
+    /// Why, for a person: lowercase, no trailing period.
+    pub description: String,
+}
+
+impl Refusal {
+    /// A refusal for `reason` about `subject`.
+    pub fn new(reason: &'static str, subject: impl Into<String>, description: impl Into<String>) -> Self {
+        Self { reason, subject: subject.into(), description: description.into() }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        Self::FailedPrecondition(vec![refusal])
+    }
+}
+
+/// SQLSTATEs after which the same request may well succeed: serialization failure,
+/// deadlock, lock timeout, statement cancelled by a timeout, and the server going away.
+const RETRIABLE_SQLSTATES: [&str; 7] = ["40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03"];
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        let retriable = match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| RETRIABLE_SQLSTATES.contains(&c.as_ref())),
+            _ => false,
+        };
+        if retriable {
+            tracing::warn!(error = %error, "database fault; the caller may retry");
+            Self::Unavailable("the database is busy or unreachable; retry later".into())
+        } else {
+            Self::internal(error)
+        }
+    }
+}
+
+impl From<minhu_store::StoreError> for ApiError {
+    fn from(error: minhu_store::StoreError) -> Self {
+        use minhu_store::StoreError;
+        match error {
+            StoreError::RequestIdReused(_) => FieldViolations::single("request_id", "was already used for a different request"),
+            StoreError::RequestIdTooLong(n) => {
+                FieldViolations::single("request_id", format!("must be at most 128 characters, got {n}"))
+            }
+            StoreError::Database(e) => e.into(),
+            StoreError::Connect { .. } => Self::Unavailable("the database is not reachable; retry later".into()),
+            other => Self::internal(other),
+        }
     }
 }
 
@@ -255,6 +375,7 @@ mod tests {
     fn a_failed_precondition_names_its_reason() {
         let status =
             Status::from(ApiError::precondition("CALL_ALREADY_SIGNED", "calls/7", "the call was already signed"));
+        assert_eq!(status.message(), "the call was already signed");
         assert_eq!(status.code(), Code::FailedPrecondition);
         let failure = status.get_details_precondition_failure().unwrap();
         assert_eq!(failure.violations[0].r#type, "CALL_ALREADY_SIGNED");
@@ -266,5 +387,25 @@ mod tests {
         let status = Status::from(ApiError::internal(std::io::Error::other("disk on fire at /var/lib/pg")));
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("disk"));
+        assert_eq!(status.get_details_error_info().unwrap().reason, "INTERNAL");
+    }
+
+    #[test]
+    fn several_refusals_travel_together() {
+        let status = Status::from(ApiError::refused(vec![
+            Refusal::new("MISSING_PRINCIPAL_LEADER", "people/1", "the street's secretary is not in the scope"),
+            Refusal::new("MISSING_SECTION_HEAD", "streets/z", "no section head is in the scope"),
+        ]));
+        let failure = status.get_details_precondition_failure().unwrap();
+        assert_eq!(failure.violations.len(), 2);
+        assert_eq!(status.get_details_error_info().unwrap().reason, "MISSING_PRINCIPAL_LEADER");
+    }
+
+    #[test]
+    fn a_deadlock_is_worth_a_retry_not_a_not_found() {
+        let status = Status::from(ApiError::from(sqlx::Error::PoolTimedOut));
+        assert_eq!(status.code(), Code::Unavailable);
+        let status = Status::from(ApiError::from(sqlx::Error::RowNotFound));
+        assert_eq!(status.code(), Code::Internal);
     }
 }

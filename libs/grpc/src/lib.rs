@@ -9,20 +9,35 @@
 //! - [`server`]: [`GrpcServer`], the middleware stack, health, reflection and graceful
 //!   shutdown around a service's handlers;
 //! - [`limit`]: the per-message size limit that answers RESOURCE_EXHAUSTED;
-//! - [`timeout`]: request deadlines that spare long-running uploads.
+//! - [`timeout`]: request deadlines that spare long-running uploads;
+//! - [`screen`]: the input screen every request passes (NUL, undefined enum numbers,
+//!   impossible timestamps), from the contracts' descriptors;
+//! - [`handler`]: the prelude every handler starts with (caller, ids, paging,
+//!   idempotency keys, NOT_FOUND);
+//! - [`run`]: `main` for every service binary ([`App`], [`run_main`]).
 
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod handler;
 pub mod limit;
 pub mod mask;
 pub mod page;
+pub mod run;
+pub mod screen;
 pub mod server;
 pub mod timeout;
 
-pub use auth::{AuthConfig, Authenticator, Claims, OrgKind, Organization, Principal, Role, TokenIssuer};
-pub use config::ConfigError;
-pub use error::{ApiError, FieldViolations};
+pub use auth::{
+    AuthConfig, Authenticator, Claims, OrgKind, Organization, Principal, Role, ServiceIdentity, TokenIssuer,
+};
+pub use config::{ConfigError, Secret};
+pub use error::{ApiError, FieldViolations, Refusal};
+pub use handler::{Rpcs, caller, found, optional_uuid, stream_caller, uuid};
+pub use run::{App, run_main};
+/// The one cancellation signal of a process: every background task (deadline engine, feed
+/// consumer, purges) takes a child of the token `run_until` cancels after the drain.
+pub use tokio_util::sync::CancellationToken;
 pub use mask::UpdatePaths;
 pub use page::{PageRequest, PageToken, page_size};
 pub use server::{GrpcServer, ServerConfig, shutdown_signal};

@@ -108,10 +108,10 @@ impl HttpBody for LimitedBody {
                     let declared =
                         u32::from_be_bytes([this.header[1], this.header[2], this.header[3], this.header[4]]) as usize;
                     if declared > *this.max {
-                        return Poll::Ready(Some(Err(Status::resource_exhausted(format!(
+                        return Poll::Ready(Some(Err(Status::from(crate::ApiError::ResourceExhausted(format!(
                             "message of {declared} bytes exceeds the limit of {} bytes",
                             this.max
-                        )))));
+                        ))))));
                     }
                     *this.remaining = declared;
                     *this.header_len = 0;

@@ -11,7 +11,11 @@
 //! 4. message size limit — refuses oversized messages before they are buffered;
 //! 5. request timeout (DEADLINE_EXCEEDED), except for the methods a service declares
 //!    long-running (client-streaming uploads), then tonic's per-connection limit;
-//! 6. routes: the service, `grpc.health.v1` and gRPC reflection.
+//! 6. the input screen's descriptor for the method called, put in the request's extensions
+//!    for [`handler::caller`](crate::handler::caller) (innermost: only requests that will
+//!    run get one);
+//! 7. routes: the services added, `grpc.health.v1` and gRPC reflection — which lists
+//!    exactly the services this server serves, not every contract it was built with.
 //!
 //! Health reports NOT_SERVING until [`GrpcServer::serve`] starts and again as soon as the
 //! shutdown signal arrives, so load balancers stop sending work before the drain.
@@ -20,12 +24,21 @@ use std::{convert::Infallible, future::Future, net::SocketAddr, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{body::Body, server::NamedService, service::RoutesBuilder};
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::{RoutesBuilder, interceptor::InterceptedService},
+};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
-use crate::{limit::MessageSizeLimitLayer, timeout::TimeoutLayer};
+use crate::{
+    Authenticator,
+    limit::MessageSizeLimitLayer,
+    screen::{DescriptorsError, Screens},
+    timeout::TimeoutLayer,
+};
 
 /// The knobs of the shared stack.
 #[derive(Debug, Clone)]
@@ -60,6 +73,9 @@ pub enum ServeError {
     /// The descriptor sets for reflection did not decode.
     #[error("building the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The descriptor sets for the input screen did not decode.
+    #[error("indexing the request descriptors: {0}")]
+    Descriptors(#[from] DescriptorsError),
     /// The transport failed.
     #[error("serving gRPC: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -120,6 +136,23 @@ impl GrpcServer {
         self
     }
 
+    /// Serves `service` behind `authenticator`: every call needs a valid token (health and
+    /// reflection never do).
+    pub fn add_authenticated<S, B>(self, service: S, authenticator: Authenticator) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible, Response = http::Response<B>>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.add_service(InterceptedService::new(service, authenticator))
+    }
+
     /// Exempts a method (`/package.Service/Method`) from the request timeout: calls that
     /// receive a client stream (uploads) last as long as the caller's network needs.
     pub fn long_running(mut self, path: impl Into<String>) -> Self {
@@ -153,6 +186,13 @@ impl GrpcServer {
             v1 = v1.register_encoded_file_descriptor_set(set);
             v1alpha = v1alpha.register_encoded_file_descriptor_set(set);
         }
+        // Only what this port answers: a client listing services must not find contracts
+        // that another process (or nobody) serves.
+        for name in names.iter().copied().chain(REFLECTED_ALWAYS) {
+            v1 = v1.with_service_name(name);
+            v1alpha = v1alpha.with_service_name(name);
+        }
+        let screens = std::sync::Arc::new(Screens::new(&descriptor_sets, &names)?);
         routes.add_service(v1.build_v1()?);
         // grpcurl and older tools still ask v1alpha.
         routes.add_service(v1alpha.build_v1alpha()?);
@@ -169,6 +209,12 @@ impl GrpcServer {
             .concurrency_limit(config.concurrency_limit)
             .layer(MessageSizeLimitLayer::new(config.max_message_bytes))
             .layer(TimeoutLayer::new(config.request_timeout, long_running))
+            .map_request(move |mut request: http::Request<Body>| {
+                if let Some(screen) = screens.for_path(request.uri().path()) {
+                    request.extensions_mut().insert(screen);
+                }
+                request
+            })
             .into_inner();
 
         let router = tonic::transport::Server::builder()
@@ -212,6 +258,10 @@ impl GrpcServer {
         Ok(())
     }
 }
+
+/// What reflection lists beside the services added: health and reflection itself.
+const REFLECTED_ALWAYS: [&str; 3] =
+    ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
 
 /// Completes on SIGTERM or ctrl-c (SIGINT): what orchestrators and terminals send.
 pub async fn shutdown_signal() {

@@ -68,9 +68,17 @@ where
                 None => future.await,
                 Some(limit) => match tokio::time::timeout(limit, future).await {
                     Ok(result) => result,
-                    Err(_) => Ok(Status::deadline_exceeded(format!("the call took longer than {limit:?}")).into_http()),
+                    Err(_) => Ok(deadline_exceeded(limit).into_http()),
                 },
             }
         })
     }
+}
+
+/// DEADLINE_EXCEEDED with the `ErrorInfo` every Minhu error carries.
+fn deadline_exceeded(limit: std::time::Duration) -> Status {
+    use tonic_types::{ErrorDetails, StatusExt as _};
+    let mut details = ErrorDetails::new();
+    details.set_error_info("DEADLINE_EXCEEDED", crate::error::ERROR_DOMAIN, std::collections::HashMap::new());
+    Status::with_error_details(tonic::Code::DeadlineExceeded, format!("the call took longer than {limit:?}"), details)
 }

@@ -64,17 +64,42 @@ impl Idempotency {
     }
 
     /// The key of a call to `rpc` (`package.Service/Method`) by `caller`, after checking the
-    /// `request_id` itself: at most 128 characters, else INVALID_ARGUMENT on `request_id`.
+    /// `request_id` itself: at most 128 characters ([`StoreError::RequestIdTooLong`]).
     pub fn for_rpc(
         rpc: impl Into<String>,
         caller: &str,
         request_id: &str,
         request: &impl prost::Message,
-    ) -> Result<Self, minhu_grpc::ApiError> {
-        let mut v = minhu_grpc::FieldViolations::new();
-        v.optional_text("request_id", request_id, 128);
-        v.into_result()?;
+    ) -> Result<Self, StoreError> {
+        let length = request_id.chars().count();
+        if length > 128 {
+            return Err(StoreError::RequestIdTooLong(length));
+        }
         Ok(Self::new(rpc, request_id, Fingerprint::of(caller, request)))
+    }
+
+    /// The stored first result of this key, if its request has committed; claims nothing
+    /// and locks nothing, so it can run before the external look-ups of a write (a retry
+    /// during a dependency's outage still gets its answer). A request id reused for a
+    /// different request is [`StoreError::RequestIdReused`] here already.
+    pub async fn replay<M: prost::Message + Default>(&self, pool: &PgPool) -> Result<Option<M>, StoreError> {
+        if !self.is_enabled() {
+            return Ok(None);
+        }
+        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT fingerprint, response FROM minhu_idempotency_records WHERE scope = $1 AND request_id = $2",
+        )
+        .bind(&self.scope)
+        .bind(&self.request_id)
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some((fingerprint, _)) if fingerprint != self.fingerprint.0 => {
+                Err(StoreError::RequestIdReused(self.request_id.clone()))
+            }
+            Some((_, response)) => response.map(|bytes| decode(&bytes)).transpose(),
+        }
     }
 
     /// Whether the caller sent a request id.
@@ -114,9 +139,7 @@ impl Idempotency {
             // Only a committed claim is visible, and it always has its response.
             StoreError::Database(sqlx::Error::Protocol("idempotency record without a response".into()))
         })?;
-        let message =
-            M::decode(response.as_slice()).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
-        Ok(Replay::Stored(message))
+        Ok(Replay::Stored(decode(&response)?))
     }
 
     /// Stores the result of the claimed request, in the same transaction as its effect.
@@ -132,6 +155,10 @@ impl Idempotency {
             .await?;
         Ok(())
     }
+}
+
+fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, StoreError> {
+    M::decode(bytes).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
 /// The future a write closure returns: borrows the transaction's connection for `'c`.

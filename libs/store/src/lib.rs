@@ -1,10 +1,12 @@
 //! Storage every Minhu service shares: a Postgres pool that applies the service's embedded
 //! migrations before anything is served, idempotency records that make `request_id`
-//! retries return the first result, and Redis connections.
+//! retries return the first result, [`write`] (the one write path: replay, look-ups,
+//! transaction), and Redis connections.
 //!
 //! Postgres is the truth; Redis only ever holds what can be rebuilt from it.
 
 pub mod idempotency;
+pub mod write;
 
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use sqlx::{
 };
 
 pub use idempotency::{Fingerprint, Idempotency, Replay, TxFuture};
+pub use write::write;
 pub use sqlx;
 
 /// Where a service's database is and how many connections it may hold.
@@ -82,20 +85,9 @@ pub enum StoreError {
     /// A `request_id` came back with a different request.
     #[error("request_id `{0}` was already used for a different request")]
     RequestIdReused(String),
-}
-
-impl From<StoreError> for minhu_grpc::ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::RequestIdReused(_) => {
-                minhu_grpc::FieldViolations::single("request_id", "was already used for a different request")
-            }
-            StoreError::Database(sqlx::Error::PoolTimedOut) | StoreError::Connect { .. } => {
-                minhu_grpc::ApiError::Unavailable("the database is not reachable; retry later".into())
-            }
-            other => minhu_grpc::ApiError::internal(other),
-        }
-    }
+    /// A `request_id` longer than 128 characters (its length).
+    #[error("request_id is {0} characters long; at most 128 are kept")]
+    RequestIdTooLong(usize),
 }
 
 /// The migrations every service database gets first (idempotency records).

@@ -68,7 +68,7 @@ impl From<AppraisalError> for ApiError {
             AppraisalError::InvalidArgument(v) => ApiError::InvalidArgument(v),
             AppraisalError::NotFound { resource, id } => ApiError::NotFound { resource, id },
             AppraisalError::FailedPrecondition { reason, subject, description } => {
-                ApiError::FailedPrecondition { reason, subject, description }
+                minhu_grpc::Refusal::new(reason, subject, description).into()
             }
             AppraisalError::PermissionDenied(message) => ApiError::PermissionDenied(message),
             AppraisalError::Unavailable(message) => ApiError::Unavailable(message),

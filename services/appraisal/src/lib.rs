@@ -134,7 +134,7 @@ impl Application {
             AppraisalServiceServer::new(state.clone()).max_decoding_message_size(max).max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
-            .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
+            .add_authenticated(service, authenticator);
         Ok(Self { listener, server, state, consume: config.consume })
     }
 
@@ -161,5 +161,22 @@ impl Application {
             task.abort();
         }
         served
+    }
+}
+
+impl minhu_grpc::App for Application {
+    type Config = Config;
+    type StartError = StartError;
+
+    fn config_from_env() -> Result<Config, ConfigError> {
+        Config::from_env()
+    }
+
+    async fn build(config: Config) -> Result<Self, StartError> {
+        Application::build(config).await
+    }
+
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        Application::run_until(self, shutdown).await
     }
 }

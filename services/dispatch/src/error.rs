@@ -131,7 +131,7 @@ impl From<DispatchError> for tonic::Status {
             DispatchError::AlreadyExists { resource, id } => ApiError::AlreadyExists { resource, id },
             DispatchError::FailedPrecondition(mut refusals) if refusals.len() == 1 => {
                 let r = refusals.remove(0);
-                ApiError::FailedPrecondition { reason: r.reason, subject: r.subject, description: r.description }
+                minhu_grpc::Refusal::new(r.reason, r.subject, r.description).into()
             }
             DispatchError::FailedPrecondition(refusals) => {
                 let message = refusals.iter().map(|r| r.description.as_str()).collect::<Vec<_>>().join("; ");

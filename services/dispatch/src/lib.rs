@@ -381,7 +381,7 @@ impl Application {
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
             // A video from a phone on a poor network takes as long as it takes.
             .long_running("/minhu.dispatch.v1.DispatchService/UploadAttachment")
-            .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
+            .add_authenticated(service, authenticator);
         Ok(Self {
             listener,
             server,
@@ -437,5 +437,22 @@ impl Application {
             tracing::error!(%error, "the deadline engine ended abnormally");
         }
         served
+    }
+}
+
+impl minhu_grpc::App for Application {
+    type Config = Config;
+    type StartError = StartError;
+
+    fn config_from_env() -> Result<Config, ConfigError> {
+        Config::from_env()
+    }
+
+    async fn build(config: Config) -> Result<Self, StartError> {
+        Application::build(config).await
+    }
+
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        Application::run_until(self, shutdown).await
     }
 }

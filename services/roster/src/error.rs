@@ -87,7 +87,7 @@ impl From<RosterError> for ApiError {
             RosterError::NotFound { resource, id } => ApiError::NotFound { resource, id },
             RosterError::AlreadyExists { resource, id } => ApiError::AlreadyExists { resource, id },
             RosterError::FailedPrecondition { reason, subject, description } => {
-                ApiError::FailedPrecondition { reason, subject, description }
+                minhu_grpc::Refusal::new(reason, subject, description).into()
             }
             RosterError::PermissionDenied(message) => ApiError::PermissionDenied(message),
             RosterError::Api(api) => api,

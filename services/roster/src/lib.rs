@@ -95,7 +95,7 @@ impl Application {
             .max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
-            .add_service(tonic::service::interceptor::InterceptedService::new(service, authenticator));
+            .add_authenticated(service, authenticator);
         Ok(Self { listener, server, pool })
     }
 
@@ -112,5 +112,22 @@ impl Application {
     /// Serves until `shutdown` completes, then drains.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         self.server.serve(self.listener, shutdown).await
+    }
+}
+
+impl minhu_grpc::App for Application {
+    type Config = Config;
+    type StartError = StartError;
+
+    fn config_from_env() -> Result<Config, ConfigError> {
+        Config::from_env()
+    }
+
+    async fn build(config: Config) -> Result<Self, StartError> {
+        Application::build(config).await
+    }
+
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        Application::run_until(self, shutdown).await
     }
 }

@@ -5,3 +5,4 @@ mod appraisal;
 mod interop;
 mod journey;
 mod python;
+mod screen;

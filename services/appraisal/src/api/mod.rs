@@ -13,22 +13,17 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use minhu_grpc::{FieldViolations, PageRequest, Principal};
+pub(crate) use minhu_grpc::{caller, found, uuid};
+use minhu_grpc::{FieldViolations, Rpcs};
 use minhu_proto::appraisal::v1::{self as pb, appraisal_service_server::AppraisalService};
-use minhu_store::Idempotency;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use crate::{
     consumer::{self, FeedSource, SharedSubscription},
     error::AppraisalError,
 };
 
-/// Page size when the caller asks for none.
-const DEFAULT_PAGE: u32 = 50;
-/// Largest page served.
-const MAX_PAGE: u32 = 500;
 
 /// The handlers' shared state.
 #[derive(Debug, Clone)]
@@ -56,50 +51,10 @@ impl Appraisal {
     }
 }
 
+/// What scopes this service's idempotency keys and pages.
+pub(crate) static RPCS: Rpcs = Rpcs::new("minhu.appraisal.v1.AppraisalService");
+
 type Reply<T> = Result<Response<T>, Status>;
-
-/// The caller and the request's message.
-fn caller<T>(request: Request<T>) -> Result<(Principal, T), AppraisalError> {
-    let principal = Principal::of(&request)?.clone();
-    Ok((principal, request.into_inner()))
-}
-
-/// The idempotency key of a mutating request.
-fn idempotency(
-    method: &str,
-    principal: &Principal,
-    request_id: &str,
-    request: &impl prost::Message,
-) -> Result<Idempotency, AppraisalError> {
-    Ok(Idempotency::for_rpc(
-        format!("minhu.appraisal.v1.AppraisalService/{method}"),
-        &principal.subject,
-        request_id,
-        request,
-    )?)
-}
-
-/// A page request with appraisal's default and largest sizes.
-fn page<K: serde::Serialize + serde::de::DeserializeOwned>(
-    size: i32,
-    token: &str,
-    query: &[&str],
-) -> Result<PageRequest<K>, AppraisalError> {
-    Ok(PageRequest::new(size, token, DEFAULT_PAGE, MAX_PAGE, query)?)
-}
-
-/// A required UUID field.
-fn uuid(field: &str, value: &str) -> Result<Uuid, AppraisalError> {
-    if value.is_empty() {
-        return Err(AppraisalError::field(field, "is required"));
-    }
-    Uuid::parse_str(value).map_err(|_| AppraisalError::field(field, "is not a UUID"))
-}
-
-/// Maps a missing row to NOT_FOUND.
-fn found<T>(row: Option<T>, resource: &'static str, id: &str) -> Result<T, AppraisalError> {
-    row.ok_or_else(|| AppraisalError::NotFound { resource, id: id.to_owned() })
-}
 
 /// A time as a protobuf timestamp.
 fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {

@@ -6,7 +6,7 @@ use minhu_proto::appraisal::v1 as pb;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Appraisal, caller, convert, found, idempotency, page, time_range, ts, uuid};
+use super::{RPCS, Appraisal, caller, convert, found, time_range, ts, uuid};
 use crate::{
     consumer,
     domain::{
@@ -59,7 +59,7 @@ pub(super) async fn create_period(
     let mut v = FieldViolations::new();
     let input = parse(&req.period.clone().unwrap_or_default(), &mut v);
     v.into_result()?;
-    let key = idempotency("CreatePeriod", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreatePeriod", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move { Ok(convert::period(&store::insert(tx, Uuid::now_v7(), &input, Utc::now()).await?)) })
     })
@@ -91,7 +91,7 @@ pub(super) async fn list_periods(
     let overlaps = time_range("overlaps", req.overlaps.as_ref())?;
     let filter = PeriodFilter { kind, closed, overlaps };
     let query = format!("{filter:?}");
-    let page = page::<(chrono::DateTime<Utc>, Uuid)>(req.page_size, &req.page_token, &["periods", &query])?;
+    let page = RPCS.page::<(chrono::DateTime<Utc>, Uuid)>(req.page_size, &req.page_token, &["periods", &query])?;
     let mut conn = s.pool.acquire().await?;
     let (mut rows, total) = store::list(&mut conn, &filter, page.after, page.limit()).await?;
     let next_page_token = page.finish(&mut rows, |r| (r.start_time, r.id));
@@ -111,7 +111,7 @@ pub(super) async fn update_period(
     let patch = req.period.clone().unwrap_or_default();
     let id = uuid("period.id", &patch.id)?;
     let paths = UpdatePaths::new(req.update_mask.as_ref(), &["name", "range", "weights"])?;
-    let key = idempotency("UpdatePeriod", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UpdatePeriod", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get(tx, id, true).await?, "period", &patch.id)?;
@@ -152,7 +152,7 @@ pub(super) async fn close_period(
     let (p, req) = caller(r)?;
     require(policy::is_district_admin(&p), "close appraisal periods")?;
     let id = uuid("period_id", &req.period_id)?;
-    let key = idempotency("ClosePeriod", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("ClosePeriod", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get(tx, id, true).await?, "period", &id.to_string())?;
@@ -215,7 +215,7 @@ pub(super) async fn set_annual_weight(
     period::year(&mut v, req.year);
     period::annual_weight(&mut v, req.weight_bp);
     v.into_result()?;
-    let key = idempotency("SetAnnualWeight", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("SetAnnualWeight", &p, &req.request_id, &req)?;
     let by = convert::actor_json(&p);
     key.run(&s.pool, move |tx| {
         Box::pin(async move {

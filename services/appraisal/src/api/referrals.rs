@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Appraisal, caller, convert, found, idempotency, page, time_range, uuid};
+use super::{RPCS, Appraisal, caller, convert, found, time_range, uuid};
 use crate::{
     domain::{
         policy::{self, require},
@@ -122,7 +122,7 @@ pub(super) async fn create_referral(
         v.check(!e.trail_hash.is_empty(), &format!("referral.evidence[{i}].trail_hash"), "is required");
     }
     v.into_result()?;
-    let key = idempotency("CreateReferral", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreateReferral", &p, &req.request_id, &req)?;
     let created_by = convert::actor_json(&p);
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
@@ -238,7 +238,7 @@ pub(super) async fn list_referrals(
         }
     };
     let query = format!("{filter:?}");
-    let page = page::<(DateTime<Utc>, Uuid)>(req.page_size, &req.page_token, &["referrals", &query])?;
+    let page = RPCS.page::<(DateTime<Utc>, Uuid)>(req.page_size, &req.page_token, &["referrals", &query])?;
     let mut conn = s.pool.acquire().await?;
     let (mut rows, total) = store::list(&mut conn, &filter, page.after, page.limit()).await?;
     let next_page_token = page.finish(&mut rows, |r: &ReferralRow| (r.create_time, r.id));
@@ -263,7 +263,7 @@ async fn advance(
 ) -> Result<pb::Referral, AppraisalError> {
     let recipient = policy::recipient_of(&p).ok_or_else(|| policy::denied("act on referrals as a recipient"))?;
     let id = uuid("referral_id", referral_id)?;
-    let key = idempotency(method, &p, request_id, request)?;
+    let key = RPCS.idempotency(method, &p, request_id, request)?;
     let handled_by = convert::person_json(&p);
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
@@ -355,7 +355,7 @@ pub(super) async fn list_suggested_referrals(
     };
     let query =
         [req.period_id.as_str(), &format!("{start}{end}"), &street, &req.department_id, &kind, &min.to_string()];
-    let page = page::<usize>(req.page_size, &req.page_token, &query)?;
+    let page = RPCS.page::<usize>(req.page_size, &req.page_token, &query)?;
     let incidents = store::incidents(&mut conn, start, end, &street, &req.department_id, &kind).await?;
     let mut suggestions = Vec::new();
     for group in incidents

@@ -6,7 +6,7 @@ use minhu_proto::{appraisal::v1 as pb, common::v1 as common};
 use sqlx::PgConnection;
 use tonic::Request;
 
-use super::{Appraisal, caller, convert, found, page, time_range, ts, uuid};
+use super::{RPCS, Appraisal, caller, convert, found, time_range, ts, uuid};
 use crate::{
     domain::{
         Counts, Rates,
@@ -96,7 +96,7 @@ pub(super) async fn list_department_scores(
     let (p, req) = caller(r)?;
     let mut conn = s.pool.acquire().await?;
     let (period, scope, street) = period_for(&mut conn, &p, &req.period_id, &req.street_id).await?;
-    let page = page::<usize>(req.page_size, &req.page_token, &["scores", &req.period_id, &street])?;
+    let page = RPCS.page::<usize>(req.page_size, &req.page_token, &["scores", &req.period_id, &street])?;
     let (rows, as_of) = table(&mut conn, &period, &street).await?;
     let total = rows.len();
     let w = period.weights();
@@ -202,7 +202,7 @@ pub(super) async fn list_score_records(
         require(*own == req.department_id, "read another department's records")?;
     }
     let query = [req.period_id.as_str(), &req.department_id, &street, &req.indicator.to_string(), outcome];
-    let page = page::<(chrono::DateTime<chrono::Utc>, String)>(req.page_size, &req.page_token, &query)?;
+    let page = RPCS.page::<(chrono::DateTime<chrono::Utc>, String)>(req.page_size, &req.page_token, &query)?;
     let scope =
         Scope { start: period.start_time, end: period.end_time, street_id: &street, department_id: &req.department_id };
     let (mut rows, total) =

@@ -61,8 +61,12 @@ pub(super) async fn upload_attachment(
     s: &Dispatch,
     r: Request<Streaming<pb::UploadAttachmentRequest>>,
 ) -> Result<pb::Attachment, DispatchError> {
-    let (p, mut upload) = caller(r)?;
+    let (p, screen, mut upload) = minhu_grpc::stream_caller(r)?;
     let first = upload.message().await.map_err(DispatchError::Stream)?;
+    // The metadata is the only message with text; chunks are bytes.
+    if let (Some(screen), Some(first)) = (&screen, &first) {
+        screen.check(first)?;
+    }
     let Some(Up::Metadata(meta)) = first.and_then(|m| m.content) else {
         return Err(DispatchError::field("metadata", "the first message must be the metadata"));
     };

@@ -101,9 +101,8 @@ type Reply<T> = Result<Response<T>, Status>;
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// The caller and the request's message.
-fn caller<T>(request: Request<T>) -> Result<(Principal, T), DispatchError> {
-    let principal = Principal::of(&request)?.clone();
-    Ok((principal, request.into_inner()))
+fn caller<T: prost::Message>(request: Request<T>) -> Result<(Principal, T), DispatchError> {
+    Ok(minhu_grpc::caller(request)?)
 }
 
 /// The idempotency key of a mutating request.

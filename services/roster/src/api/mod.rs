@@ -6,18 +6,14 @@ mod organisations;
 mod people;
 mod structure;
 
-use minhu_grpc::{FieldViolations, PageRequest, Principal, UpdatePaths};
+pub(crate) use minhu_grpc::{caller, found};
+use minhu_grpc::{FieldViolations, Rpcs, UpdatePaths};
 use minhu_proto::roster::v1::{self as pb, roster_service_server::RosterService};
-use minhu_store::Idempotency;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::error::RosterError;
 
-/// Page size when the caller asks for none.
-const DEFAULT_PAGE: u32 = 50;
-/// Largest page served.
-const MAX_PAGE: u32 = 500;
 /// Longest deactivation or end reason.
 const MAX_REASON: usize = 500;
 
@@ -34,37 +30,10 @@ impl Roster {
     }
 }
 
+/// What scopes this service's idempotency keys and pages.
+pub(crate) static RPCS: Rpcs = Rpcs::new("minhu.roster.v1.RosterService");
+
 type Reply<T> = Result<Response<T>, Status>;
-
-/// The caller and the request's message.
-fn caller<T>(request: Request<T>) -> Result<(Principal, T), RosterError> {
-    let principal = Principal::of(&request)?.clone();
-    Ok((principal, request.into_inner()))
-}
-
-/// The idempotency key of a mutating request.
-fn idempotency(
-    method: &str,
-    principal: &Principal,
-    request_id: &str,
-    request: &impl prost::Message,
-) -> Result<Idempotency, RosterError> {
-    Ok(Idempotency::for_rpc(
-        format!("minhu.roster.v1.RosterService/{method}"),
-        &principal.subject,
-        request_id,
-        request,
-    )?)
-}
-
-/// A page request with the roster's default and largest sizes.
-fn page<K: serde::Serialize + serde::de::DeserializeOwned>(
-    size: i32,
-    token: &str,
-    query: &[&str],
-) -> Result<PageRequest<K>, RosterError> {
-    Ok(PageRequest::new(size, token, DEFAULT_PAGE, MAX_PAGE, query)?)
-}
 
 /// A required reason of at most [`MAX_REASON`] characters, trimmed.
 fn reason(value: &str) -> Result<String, RosterError> {
@@ -72,11 +41,6 @@ fn reason(value: &str) -> Result<String, RosterError> {
     let reason = v.optional_text("reason", value, MAX_REASON).to_owned();
     v.into_result()?;
     Ok(reason)
-}
-
-/// Maps a missing row to NOT_FOUND.
-fn found<T>(row: Option<T>, resource: &'static str, id: &str) -> Result<T, RosterError> {
-    row.ok_or_else(|| RosterError::NotFound { resource, id: id.to_owned() })
 }
 
 /// Runs a handler body and turns its error into a status.

@@ -4,7 +4,7 @@ use minhu_grpc::FieldViolations;
 use minhu_proto::roster::v1 as pb;
 use tonic::Request;
 
-use super::{Roster, UpdatePaths, caller, convert, found, idempotency, page, reason};
+use super::{RPCS, Roster, UpdatePaths, caller, convert, found, reason};
 use crate::{
     domain::{
         policy::{self, may_manage_department, require},
@@ -23,7 +23,7 @@ pub(super) async fn create_department(
     let mut v = FieldViolations::new();
     let input = DepartmentInput::parse(&req.department.clone().unwrap_or_default(), &mut v);
     v.into_result()?;
-    let key = idempotency("CreateDepartment", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreateDepartment", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let row = store::insert_department(tx, &input).await?;
@@ -50,7 +50,7 @@ pub(super) async fn list_departments(
     let (_, req) = caller(r)?;
     let kind = kind_filter::<pb::DepartmentKind>("kind", req.kind, pb::DepartmentKind::as_str_name)?;
     let page =
-        page::<String>(req.page_size, &req.page_token, &["departments", &kind, &req.include_inactive.to_string()])?;
+        RPCS.page::<String>(req.page_size, &req.page_token, &["departments", &kind, &req.include_inactive.to_string()])?;
     let mut conn = s.pool.acquire().await?;
     let after = page.after.clone().unwrap_or_default();
     let (mut rows, total) =
@@ -83,7 +83,7 @@ pub(super) async fn update_department(
     require(policy::is_district_admin(&p), "update departments")?;
     let paths = UpdatePaths::new(req.update_mask.as_ref(), &["name", "kind"])?;
     let patch = req.department.clone().unwrap_or_default();
-    let key = idempotency("UpdateDepartment", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UpdateDepartment", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get_department(tx, &patch.id, true).await?, "department", &patch.id)?;
@@ -113,7 +113,7 @@ pub(super) async fn deactivate_department(
     let (p, req) = caller(r)?;
     require(policy::is_district_admin(&p), "deactivate departments")?;
     let why = reason(&req.reason)?;
-    let key = idempotency("DeactivateDepartment", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("DeactivateDepartment", &p, &req.request_id, &req)?;
     let id = req.department_id.clone();
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
@@ -175,7 +175,7 @@ pub(super) async fn create_station(
     );
     v.into_result()?;
     require(may_manage_department(&p, &input.department_id), "create stations of this department")?;
-    let key = idempotency("CreateStation", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreateStation", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             check_station_references(tx, &input).await?;
@@ -202,7 +202,7 @@ pub(super) async fn list_stations(
 ) -> Result<pb::ListStationsResponse, RosterError> {
     let (_, req) = caller(r)?;
     let kind = kind_filter::<pb::StationKind>("kind", req.kind, pb::StationKind::as_str_name)?;
-    let page = page::<String>(
+    let page = RPCS.page::<String>(
         req.page_size,
         &req.page_token,
         &["stations", &req.department_id, &req.street_id, &kind, &req.include_inactive.to_string()],
@@ -234,7 +234,7 @@ pub(super) async fn update_station(
         &["name", "kind", "served_street_ids", "head_person_id", "head_on_party_working_committee"],
     )?;
     let patch = req.station.clone().unwrap_or_default();
-    let key = idempotency("UpdateStation", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UpdateStation", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get_station(tx, &patch.id, true).await?, "station", &patch.id)?;
@@ -274,7 +274,7 @@ pub(super) async fn deactivate_station(
 ) -> Result<pb::Station, RosterError> {
     let (p, req) = caller(r)?;
     let why = reason(&req.reason)?;
-    let key = idempotency("DeactivateStation", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("DeactivateStation", &p, &req.request_id, &req)?;
     let id = req.station_id.clone();
     key.run(&s.pool, move |tx| {
         Box::pin(async move {

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Roster, UpdatePaths, caller, convert, found, idempotency, organisations::kind_filter, page, reason};
+use super::{RPCS, Roster, UpdatePaths, caller, convert, found, organisations::kind_filter, reason};
 use crate::{
     domain::{
         mask_phone,
@@ -89,7 +89,7 @@ pub(super) async fn create_person(s: &Roster, r: Request<pb::CreatePersonRequest
     let input = PersonInput::parse(&req.person.clone().unwrap_or_default(), &mut v);
     v.into_result()?;
     require(may_manage_person(&p, &input.membership), "create people of this organisation")?;
-    let key = idempotency("CreatePerson", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreatePerson", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             check_membership(tx, &input.membership).await?;
@@ -122,7 +122,7 @@ pub(super) async fn list_people(
     let mut v = FieldViolations::new();
     let query = v.optional_text("query", &req.query, 100).to_owned();
     v.into_result()?;
-    let page = page::<(String, Uuid)>(
+    let page = RPCS.page::<(String, Uuid)>(
         req.page_size,
         &req.page_token,
         &[
@@ -190,7 +190,7 @@ pub(super) async fn update_person(s: &Roster, r: Request<pb::UpdatePersonRequest
     )?;
     let patch = req.person.clone().unwrap_or_default();
     let id = person_id("person.id", &patch.id)?;
-    let key = idempotency("UpdatePerson", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UpdatePerson", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get_person(tx, id, true).await?, "person", &patch.id)?;
@@ -241,7 +241,7 @@ pub(super) async fn deactivate_person(
     let (p, req) = caller(r)?;
     let id = person_id("person_id", &req.person_id)?;
     let why = reason(&req.reason)?;
-    let key = idempotency("DeactivatePerson", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("DeactivatePerson", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get_person(tx, id, true).await?, "person", &id.to_string())?;
@@ -313,7 +313,7 @@ pub(super) async fn create_secondment(
     let input = SecondmentInput::parse(&req.secondment.clone().unwrap_or_default(), &mut v);
     v.into_result()?;
     require(may_manage_department(&p, &input.department_id), "second people of this department")?;
-    let key = idempotency("CreateSecondment", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreateSecondment", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             check_secondment(tx, &input, None).await?;
@@ -367,7 +367,7 @@ pub(super) async fn list_secondments(
     let person = (!req.person_id.is_empty()).then(|| validate::uuid(&mut v, "person_id", &req.person_id));
     let active_on = validate::date(&mut v, "active_on", req.active_on.as_ref());
     v.into_result()?;
-    let page = page::<(NaiveDate, Uuid)>(
+    let page = RPCS.page::<(NaiveDate, Uuid)>(
         req.page_size,
         &req.page_token,
         &[
@@ -409,7 +409,7 @@ pub(super) async fn update_secondment(
     let paths = UpdatePaths::new(req.update_mask.as_ref(), &["center", "start_date", "end_date", "note"])?;
     let patch = req.secondment.clone().unwrap_or_default();
     let id = person_id("secondment.id", &patch.id)?;
-    let key = idempotency("UpdateSecondment", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UpdateSecondment", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get_secondment(tx, id, true).await?, "secondment", &patch.id)?;
@@ -456,7 +456,7 @@ pub(super) async fn end_secondment(
     v.check(req.end_date.is_some(), "end_date", "is required");
     v.into_result()?;
     let end = end.unwrap_or_default();
-    let key = idempotency("EndSecondment", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("EndSecondment", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get_secondment(tx, id, true).await?, "secondment", &id.to_string())?;
@@ -496,7 +496,7 @@ pub(super) async fn find_responders(
     require(policy::may_staff_calls_of(&p, &department_id), "look for responders of this department")?;
     let qualification =
         kind_filter::<common::Qualification>("qualification", req.qualification, common::Qualification::as_str_name)?;
-    let page = page::<(i32, String, Uuid)>(
+    let page = RPCS.page::<(i32, String, Uuid)>(
         req.page_size,
         &req.page_token,
         &["responders", &department_id, &street_id, &qualification],

@@ -4,7 +4,7 @@ use minhu_grpc::FieldViolations;
 use minhu_proto::roster::v1 as pb;
 use tonic::Request;
 
-use super::{Roster, UpdatePaths, caller, convert, found, idempotency, page, reason};
+use super::{RPCS, Roster, UpdatePaths, caller, convert, found, reason};
 use crate::{
     domain::{
         area::best_match,
@@ -48,7 +48,7 @@ pub(super) async fn create_street(s: &Roster, r: Request<pb::CreateStreetRequest
     let mut v = FieldViolations::new();
     let input = StreetInput::parse(&req.street.clone().unwrap_or_default(), &mut v);
     v.into_result()?;
-    let key = idempotency("CreateStreet", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreateStreet", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let row = store::insert_street(tx, &input).await?;
@@ -69,7 +69,7 @@ pub(super) async fn list_streets(
     r: Request<pb::ListStreetsRequest>,
 ) -> Result<pb::ListStreetsResponse, RosterError> {
     let (_, req) = caller(r)?;
-    let page = page::<String>(req.page_size, &req.page_token, &["streets", &req.include_inactive.to_string()])?;
+    let page = RPCS.page::<String>(req.page_size, &req.page_token, &["streets", &req.include_inactive.to_string()])?;
     let mut conn = s.pool.acquire().await?;
     let after = page.after.clone().unwrap_or_default();
     let (mut rows, total) = store::list_streets(&mut conn, req.include_inactive, &after, page.limit()).await?;
@@ -86,7 +86,7 @@ pub(super) async fn update_street(s: &Roster, r: Request<pb::UpdateStreetRequest
     require(policy::is_district_admin(&p), "update streets")?;
     let paths = UpdatePaths::new(req.update_mask.as_ref(), &AREA_FIELDS)?;
     let patch = req.street.clone().unwrap_or_default();
-    let key = idempotency("UpdateStreet", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UpdateStreet", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get_street(tx, &patch.id, true).await?, "street", &patch.id)?;
@@ -115,7 +115,7 @@ pub(super) async fn deactivate_street(
     let (p, req) = caller(r)?;
     require(policy::is_district_admin(&p), "deactivate streets")?;
     let why = reason(&req.reason)?;
-    let key = idempotency("DeactivateStreet", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("DeactivateStreet", &p, &req.request_id, &req)?;
     let id = req.street_id.clone();
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
@@ -155,7 +155,7 @@ pub(super) async fn create_community(
     let input = CommunityInput::parse(&req.community.clone().unwrap_or_default(), &mut v);
     v.into_result()?;
     require(may_manage_street_area(&p, &input.street_id), "create communities in this street")?;
-    let key = idempotency("CreateCommunity", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreateCommunity", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             active_street(tx, &input.street_id).await?;
@@ -181,7 +181,7 @@ pub(super) async fn list_communities(
     r: Request<pb::ListCommunitiesRequest>,
 ) -> Result<pb::ListCommunitiesResponse, RosterError> {
     let (_, req) = caller(r)?;
-    let page = page::<String>(
+    let page = RPCS.page::<String>(
         req.page_size,
         &req.page_token,
         &["communities", &req.street_id, &req.include_inactive.to_string()],
@@ -205,7 +205,7 @@ pub(super) async fn update_community(
     let (p, req) = caller(r)?;
     let paths = UpdatePaths::new(req.update_mask.as_ref(), &AREA_FIELDS)?;
     let patch = req.community.clone().unwrap_or_default();
-    let key = idempotency("UpdateCommunity", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UpdateCommunity", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get_community(tx, &patch.id, true).await?, "community", &patch.id)?;
@@ -234,7 +234,7 @@ pub(super) async fn deactivate_community(
 ) -> Result<pb::Community, RosterError> {
     let (p, req) = caller(r)?;
     let why = reason(&req.reason)?;
-    let key = idempotency("DeactivateCommunity", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("DeactivateCommunity", &p, &req.request_id, &req)?;
     let id = req.community_id.clone();
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
@@ -281,7 +281,7 @@ pub(super) async fn create_grid(s: &Roster, r: Request<pb::CreateGridRequest>) -
     let mut v = FieldViolations::new();
     let input = GridInput::parse(&req.grid.clone().unwrap_or_default(), &mut v);
     v.into_result()?;
-    let key = idempotency("CreateGrid", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("CreateGrid", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let community =
@@ -313,7 +313,7 @@ pub(super) async fn list_grids(
     let grid_worker = (!req.grid_worker_person_id.is_empty())
         .then(|| validate::uuid(&mut v, "grid_worker_person_id", &req.grid_worker_person_id));
     v.into_result()?;
-    let page = page::<String>(
+    let page = RPCS.page::<String>(
         req.page_size,
         &req.page_token,
         &["grids", &req.street_id, &req.community_id, &req.grid_worker_person_id, &req.include_inactive.to_string()],
@@ -342,7 +342,7 @@ pub(super) async fn update_grid(s: &Roster, r: Request<pb::UpdateGridRequest>) -
         &["name", "center", "radius_meters", "boundary", "grid_worker_person_ids"],
     )?;
     let patch = req.grid.clone().unwrap_or_default();
-    let key = idempotency("UpdateGrid", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UpdateGrid", &p, &req.request_id, &req)?;
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get_grid(tx, &patch.id, true).await?, "grid", &patch.id)?;
@@ -376,7 +376,7 @@ pub(super) async fn deactivate_grid(
 ) -> Result<pb::Grid, RosterError> {
     let (p, req) = caller(r)?;
     let why = reason(&req.reason)?;
-    let key = idempotency("DeactivateGrid", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("DeactivateGrid", &p, &req.request_id, &req)?;
     let id = req.grid_id.clone();
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
