@@ -82,7 +82,7 @@ pub async fn mark_sign_overdue(
             street_id: call.street_id.clone(),
             call_id: Some(call.id),
             department_id: call.department_id.clone(),
-            event_type: "EVENT_TYPE_CALL_SIGN_OVERDUE",
+            event_type: pb::EventType::CallSignOverdue.as_str_name(),
             actor: Actor::dispatch_service(),
             occur_time: now,
             case_state: row.case.state,
@@ -109,6 +109,7 @@ pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<
         return Ok(false);
     }
     let actor = Actor::dispatch_service();
+    let mut changes = Vec::new();
     let pending: Vec<usize> = (0..call.designations.len())
         .filter(|&i| call.designations[i].check_in_status == CheckInStatus::Pending)
         .collect();
@@ -123,23 +124,19 @@ pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<
             report_time: ts(call.report_time),
             ..Default::default()
         });
-        journal::record(
-            tx,
-            Change {
+        changes.push(Change {
                 case_id,
                 street_id: call.street_id.clone(),
                 call_id: Some(call.id),
                 department_id: call.department_id.clone(),
-                event_type: "EVENT_TYPE_CHECK_IN_ABSENT",
+                event_type: pb::EventType::CheckInAbsent.as_str_name(),
                 actor: actor.clone(),
                 occur_time: now,
                 case_state: row.case.state,
                 before: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Pending}}),
                 after: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Absent}}),
-                payload: encode(payload),
-            },
-        )
-        .await?;
+            payload: encode(payload),
+        });
     }
     let required = call.staff_requirement.count;
     let count = |s: CheckInStatus| call.designations.iter().filter(|d| d.check_in_status == s).count() as i32;
@@ -161,24 +158,22 @@ pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<
         shortfall_count: call.shortfall_count,
         signed_on_time: call.state.is_signed() && !call.signed_late,
     });
-    journal::record(
-        tx,
-        Change {
+    changes.push(Change {
             case_id,
             street_id: call.street_id.clone(),
             call_id: Some(call.id),
             department_id: call.department_id.clone(),
-            event_type: "EVENT_TYPE_CHECK_IN_CLOSED",
+            event_type: pb::EventType::CheckInClosed.as_str_name(),
             actor,
             occur_time: now,
             case_state: row.case.state,
             before: json!({"call": {"id": call.id, "check_in_closed": false}, "case": {"state": before_state}}),
             after: json!({"call": {"id": call.id, "check_in_closed": true, "shortfall_count": call.shortfall_count},
                           "case": {"state": row.case.state}}),
-            payload: encode(payload),
-        },
-    )
-    .await?;
+        payload: encode(payload),
+    });
+    // The absences and the tally, with the feed counter taken once, last.
+    journal::record_all(tx, changes).await?;
     Ok(true)
 }
 
@@ -213,7 +208,7 @@ pub async fn mark_task_overdue(
             street_id: row.case.street_id.clone(),
             call_id: Some(task.call_id),
             department_id: task.department_id.clone(),
-            event_type: "EVENT_TYPE_TASK_OVERDUE",
+            event_type: pb::EventType::TaskOverdue.as_str_name(),
             actor: Actor::dispatch_service(),
             occur_time: now,
             case_state: row.case.state,
@@ -262,7 +257,7 @@ pub async fn mark_rectification_overdue(
             street_id: row.case.street_id.clone(),
             call_id,
             department_id: rect.department_id.clone(),
-            event_type: "EVENT_TYPE_RECTIFICATION_OVERDUE",
+            event_type: pb::EventType::RectificationOverdue.as_str_name(),
             actor: Actor::dispatch_service(),
             occur_time: now,
             case_state: row.case.state,

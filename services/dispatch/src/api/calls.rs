@@ -11,9 +11,7 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{
-    Dispatch, Entry, caller, cases::present, commit, convert, idempotency, indexed, readable_case, require_street, uuid,
-};
+use super::{Dispatch, Entry, caller, cases::present, convert, readable_case, require_street, uuid, RPCS, write};
 use crate::{
     deadlines as scheduled,
     domain::{
@@ -112,12 +110,11 @@ pub(super) async fn start_call(
         }
         stations.push(id.to_owned());
     }
-    let key = idempotency("StartCall", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("StartCall", &p, &req.request_id, &req)?;
     let (dispatch, d) = (s.clone(), s.d.clone());
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "call departments")?;
             let next = state::start_call(row.case.state)?;
@@ -195,8 +192,8 @@ pub(super) async fn start_call(
                     update_time: now,
                 };
                 calls::insert(tx, &call).await?;
-                in_tx.schedule(tx, scheduled::sign(&call)).await?;
-                in_tx.schedule(tx, scheduled::check_in(&call)).await?;
+                w.schedule(tx, scheduled::sign(&call)).await?;
+                w.schedule(tx, scheduled::check_in(&call)).await?;
                 let before = json!({"case": {"state": row.case.state}});
                 row.case.state = next;
                 let payload = Payload::CallStarted(pb::CallStarted {
@@ -208,20 +205,20 @@ pub(super) async fn start_call(
                 });
                 let after = json!({"call": call_json(&call), "case": {"state": next}});
                 let entry = Entry {
-                    event_type: "EVENT_TYPE_CALL_STARTED",
+                    event_type: pb::EventType::CallStarted,
                     call_id: Some(call.id),
                     department_id,
                     before,
                     after,
                     payload,
                 };
-                commit(tx, &mut row.case, &actor, now, entry).await?;
+                w.record(tx, &mut row.case, &actor, entry).await?;
                 out.push(convert::call_pb(&call));
             }
             Ok(pb::StartCallResponse { case: Some(present(&dispatch, tx, &p, case_id).await?), calls: out })
         })
     });
-    indexed(staged, write.await).await
+    write.await
 }
 
 pub(super) async fn get_call(s: &Dispatch, r: Request<pb::GetCallRequest>) -> Result<pb::Call, DispatchError> {
@@ -260,7 +257,7 @@ pub(super) async fn list_calls(
     };
     let fingerprint = format!("{q:?}");
     let page =
-        super::page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["calls", &fingerprint])?;
+        RPCS.page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["calls", &fingerprint])?;
     let mut conn = s.d.pool.acquire().await?;
     let (mut rows, total) = calls::list(&mut conn, &scope, &q, page.after, page.limit()).await?;
     let next_page_token = page.finish(&mut rows, |c| (c.create_time, c.id));
@@ -274,12 +271,10 @@ pub(super) async fn list_calls(
 pub(super) async fn sign_call(s: &Dispatch, r: Request<pb::SignCallRequest>) -> Result<pb::Call, DispatchError> {
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
-    let key = idempotency("SignCall", &p, &req.request_id, &req)?;
-    let now = s.now();
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let key = RPCS.idempotency("SignCall", &p, &req.request_id, &req)?;
+    let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_department(&p, &call, "sign this call")?;
             let before = json!({"call": {"id": call.id, "state": call.state}});
@@ -289,7 +284,7 @@ pub(super) async fn sign_call(s: &Dispatch, r: Request<pb::SignCallRequest>) -> 
             call.signed_late = deadlines::sign_outcome(now, call.sign_deadline) == Timeliness::Late;
             call.update_time = now;
             calls::update(tx, &call).await?;
-            in_tx.cancel(tx, scheduled::SIGN, call.id).await?;
+            w.cancel(tx, scheduled::SIGN, call.id).await?;
             let payload = Payload::CallSigned(pb::CallSigned {
                 on_time: !call.signed_late,
                 sign_deadline: ts(call.sign_deadline),
@@ -298,18 +293,18 @@ pub(super) async fn sign_call(s: &Dispatch, r: Request<pb::SignCallRequest>) -> 
             });
             let after = json!({"call": {"id": call.id, "state": call.state, "signed_late": call.signed_late}});
             let entry = Entry {
-                event_type: "EVENT_TYPE_CALL_SIGNED",
+                event_type: pb::EventType::CallSigned,
                 call_id: Some(id),
                 department_id: call.department_id.clone(),
                 before,
                 after,
                 payload,
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::call_pb(&call))
         })
     });
-    indexed(staged, write.await).await
+    write.await
 }
 
 pub(super) async fn designate_responders(
@@ -348,7 +343,7 @@ pub(super) async fn designate_responders(
         .map(|c| Refusal::new("DESIGNATION_INELIGIBLE", format!("people/{}", c.person_id), c.reasons.join("; ")))
         .collect();
     if !ineligible.is_empty() {
-        return Err(DispatchError::FailedPrecondition(ineligible));
+        return Err(ineligible.into());
     }
     if verdict.eligible_count < call.staff_requirement.count {
         return Err(Refusal::new(
@@ -363,10 +358,10 @@ pub(super) async fn designate_responders(
             .people(&req.person_ids)
             .await
             .map_err(|e| e.or(|| DispatchError::field("person_ids", "unknown people")))?;
-    let key = idempotency("DesignateResponders", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("DesignateResponders", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_department(&p, &call, "designate people for this call")?;
             let next = state::designate(call.state, deadlines::passed(call.report_time, now))?;
@@ -417,14 +412,14 @@ pub(super) async fn designate_responders(
             });
             let after = json!({"call": call_json(&call)});
             let entry = Entry {
-                event_type: "EVENT_TYPE_RESPONDERS_DESIGNATED",
+                event_type: pb::EventType::RespondersDesignated,
                 call_id: Some(id),
                 department_id: call.department_id.clone(),
                 before,
                 after,
                 payload,
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::call_pb(&call))
         })
     })
@@ -434,15 +429,18 @@ pub(super) async fn designate_responders(
 pub(super) async fn check_in(s: &Dispatch, r: Request<pb::CheckInRequest>) -> Result<pb::Call, DispatchError> {
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
-    let Some(location) = req.location.as_ref().map(convert::point).filter(|l| geo::is_valid(*l)) else {
-        return Err(DispatchError::field("location", "must be a valid WGS-84 point"));
+    let Some(location) = req.location.as_ref().map(convert::point) else {
+        return Err(DispatchError::field("location", "is required"));
     };
+    let mut v = FieldViolations::new();
+    geo::check(&mut v, "location", location);
+    v.into_result()?;
     let person_id = if req.person_id.trim().is_empty() { p.subject.clone() } else { req.person_id.trim().to_owned() };
     let device_time = convert::time(req.device_time.as_ref());
-    let key = idempotency("CheckIn", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("CheckIn", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             let on_behalf = person_id != p.subject;
             if on_behalf && !access::is_street_of(&p, &row.case.street_id) {
@@ -476,8 +474,8 @@ pub(super) async fn check_in(s: &Dispatch, r: Request<pb::CheckInRequest>) -> Re
                 .into());
             }
             let (status, event_type, lateness) = match outcome {
-                CheckInOutcome::Late(by) => (CheckInStatus::Late, "EVENT_TYPE_CHECK_IN_LATE", by),
-                _ => (CheckInStatus::OnTime, "EVENT_TYPE_CHECK_IN_ON_TIME", chrono::TimeDelta::zero()),
+                CheckInOutcome::Late(by) => (CheckInStatus::Late, pb::EventType::CheckInLate, by),
+                _ => (CheckInStatus::OnTime, pb::EventType::CheckInOnTime, chrono::TimeDelta::zero()),
             };
             let before = json!({"designation": call.designations[i]});
             let d = &mut call.designations[i];
@@ -509,7 +507,7 @@ pub(super) async fn check_in(s: &Dispatch, r: Request<pb::CheckInRequest>) -> Re
                 after,
                 payload,
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::call_pb(&call))
         })
     })
@@ -522,15 +520,16 @@ pub(super) async fn share_reporter_contact(
 ) -> Result<pb::Call, DispatchError> {
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
-    let key = idempotency("ShareReporterContact", &p, &req.request_id, &req)?;
-    let (now, d) = (s.now(), s.d.clone());
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("ShareReporterContact", &p, &req.request_id, &req)?;
+    let d = s.d.clone();
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_street(&p, &row.case, "share the reporter's contact")?;
             state::require_signed(call.state)?;
             let reporter =
-                d.cipher.open(row.case.id, &row.reporter_sealed).map_err(|e| DispatchError::Internal(e.to_string()))?;
+                d.cipher.open(row.case.id, &row.reporter_sealed).map_err(|e| DispatchError::internal(e))?;
             if reporter.confidential {
                 return Err(Refusal::new(
                     "REPORTER_CONFIDENTIAL",
@@ -547,14 +546,14 @@ pub(super) async fn share_reporter_contact(
             call.update_time = now;
             calls::update(tx, &call).await?;
             let entry = Entry {
-                event_type: "EVENT_TYPE_CONTACT_SHARED",
+                event_type: pb::EventType::ContactShared,
                 call_id: Some(id),
                 department_id: call.department_id.clone(),
                 before: json!({"call": {"id": id, "contact_shared": false}}),
                 after: json!({"call": {"id": id, "contact_shared": true}}),
                 payload: Payload::ContactShared(pb::ContactShared {}),
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::call_pb(&call))
         })
     })
@@ -570,12 +569,10 @@ pub(super) async fn withdraw_call(
     let mut v = FieldViolations::new();
     let reason = v.required_text("reason", &req.reason, 2000).to_owned();
     v.into_result()?;
-    let key = idempotency("WithdrawCall", &p, &req.request_id, &req)?;
-    let now = s.now();
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let key = RPCS.idempotency("WithdrawCall", &p, &req.request_id, &req)?;
+    let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_street(&p, &row.case, "withdraw its calls")?;
             state::require_open(row.case.state)?;
@@ -587,8 +584,8 @@ pub(super) async fn withdraw_call(
             call.withdraw_reason = reason.clone();
             call.update_time = now;
             calls::update(tx, &call).await?;
-            in_tx.cancel(tx, scheduled::SIGN, call.id).await?;
-            in_tx.cancel(tx, scheduled::CHECK_IN, call.id).await?;
+            w.cancel(tx, scheduled::SIGN, call.id).await?;
+            w.cancel(tx, scheduled::CHECK_IN, call.id).await?;
             // Settled here as well as in `commit`, so the trail shows where the case went
             // (CALLING → TRIAGED when this was the last active call).
             escalation::settle(tx, &mut row.case).await?;
@@ -597,18 +594,18 @@ pub(super) async fn withdraw_call(
                 "case": {"state": row.case.state, "overdue": row.case.overdue},
             });
             let entry = Entry {
-                event_type: "EVENT_TYPE_CALL_WITHDRAWN",
+                event_type: pb::EventType::CallWithdrawn,
                 call_id: Some(id),
                 department_id: call.department_id.clone(),
                 before,
                 after,
                 payload: Payload::CallWithdrawn(pb::CallWithdrawn { reason }),
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::call_pb(&call))
         })
     });
-    indexed(staged, write.await).await
+    write.await
 }
 
 pub(super) async fn record_inaction(
@@ -621,10 +618,10 @@ pub(super) async fn record_inaction(
     let person_id = v.required_text("person_id", &req.person_id, 64).to_owned();
     let note = v.required_text("note", &req.note, 2000).to_owned();
     v.into_result()?;
-    let key = idempotency("RecordInaction", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("RecordInaction", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_street(&p, &row.case, "record inaction")?;
             state::require_open(row.case.state)?;
@@ -659,14 +656,14 @@ pub(super) async fn record_inaction(
             call.update_time = now;
             calls::update(tx, &call).await?;
             let entry = Entry {
-                event_type: "EVENT_TYPE_INACTION_RECORDED",
+                event_type: pb::EventType::InactionRecorded,
                 call_id: Some(id),
                 department_id: call.department_id.clone(),
                 before,
                 after,
                 payload: Payload::InactionRecorded(pb::InactionRecorded { person_id, note }),
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::call_pb(&call))
         })
     })

@@ -23,13 +23,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 use uuid::Uuid;
 
-use super::{
-    BoxStream, Dispatch, caller,
-    cases::{case_pb, query, scope},
-    convert, readable_case,
-    streams::event_pb,
-    uuid,
-};
+use super::{BoxStream, Dispatch, caller, cases::{case_pb, query, scope}, convert, readable_case, streams::event_pb, uuid};
 use crate::{
     error::DispatchError,
     store::{Scope, calls, cases, journal, tasks},
@@ -100,7 +94,7 @@ pub(super) async fn watch_case(
                 }
                 let snap = match case_snapshot(&mut tx, &s, &p, id).await {
                     Ok(snap) => snap,
-                    Err(e @ DispatchError::NotFound { .. }) => return Err(Status::from(e)),
+                    Err(e) if e.is_not_found() => return Err(Status::from(e)),
                     Err(e) => return Err(broken(e)),
                 };
                 Ok((rows, Some(snap)))

@@ -9,9 +9,7 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{
-    Dispatch, Entry, caller, cases::present, commit, convert, idempotency, indexed, readable_case, require_street, uuid,
-};
+use super::{Dispatch, Entry, caller, cases::present, convert, readable_case, require_street, uuid, RPCS, write};
 use crate::{
     deadlines as scheduled,
     domain::{
@@ -78,12 +76,11 @@ pub(super) async fn record_consultation(
     }
     v.into_result()?;
     let meeting = meeting.unwrap_or(now);
-    let key = idempotency("RecordConsultation", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("RecordConsultation", &p, &req.request_id, &req)?;
     let dispatch = s.clone();
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "record consultations")?;
             let next = state::consult(row.case.state, !specs.is_empty())?;
@@ -142,7 +139,7 @@ pub(super) async fn record_consultation(
             });
             let after = json!({"consultation": consultation, "case": {"state": next}});
             let entry = Entry {
-                event_type: "EVENT_TYPE_CONSULTATION_RECORDED",
+                event_type: pb::EventType::ConsultationRecorded,
                 call_id: None,
                 department_id: String::new(),
                 before,
@@ -152,9 +149,9 @@ pub(super) async fn record_consultation(
             // The tasks exist before the consultation is journaled, so its settle (→ HANDLING) sees them.
             for t in &new_tasks {
                 tasks::insert(tx, t).await?;
-                in_tx.schedule(tx, scheduled::task(t, now)).await?;
+                w.schedule(tx, scheduled::task(t, now)).await?;
             }
-            commit(tx, &mut row.case, &actor, now, entry).await?;
+            w.record(tx, &mut row.case, &actor, entry).await?;
             for t in &new_tasks {
                 let payload = Payload::TaskCreated(pb::TaskCreated {
                     task_id: t.id.to_string(),
@@ -163,14 +160,14 @@ pub(super) async fn record_consultation(
                     window: Some(convert::range_pb(t.window_start, t.window_end)),
                 });
                 let entry = Entry {
-                    event_type: "EVENT_TYPE_TASK_CREATED",
+                    event_type: pb::EventType::TaskCreated,
                     call_id: Some(t.call_id),
                     department_id: t.department_id.clone(),
                     before: json!({}),
                     after: json!({"task": t}),
                     payload,
                 };
-                commit(tx, &mut row.case, &actor, now, entry).await?;
+                w.record(tx, &mut row.case, &actor, entry).await?;
             }
             Ok(pb::RecordConsultationResponse {
                 consultation: Some(convert::consultation_pb(&consultation)),
@@ -179,7 +176,7 @@ pub(super) async fn record_consultation(
             })
         })
     });
-    indexed(staged, write.await).await
+    write.await
 }
 
 pub(super) async fn get_task(s: &Dispatch, r: Request<pb::GetTaskRequest>) -> Result<pb::Task, DispatchError> {
@@ -223,7 +220,7 @@ pub(super) async fn list_tasks(
     };
     let fingerprint = format!("{q:?}");
     let page =
-        super::page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["tasks", &fingerprint])?;
+        RPCS.page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["tasks", &fingerprint])?;
     let mut conn = s.d.pool.acquire().await?;
     let (mut rows, total) = tasks::list(&mut conn, &scope, &q, page.after, page.limit()).await?;
     let next_page_token = page.finish(&mut rows, |t| (t.window_end, t.id));
@@ -261,10 +258,10 @@ pub(super) async fn report_progress(
     let mut v = FieldViolations::new();
     let text = v.required_text("text", &req.text, 5000).to_owned();
     v.into_result()?;
-    let key = idempotency("ReportProgress", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("ReportProgress", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, mut task) = locked_task(tx, &p, id).await?;
             if !access::is_department_of(&p, &task.department_id) {
                 return Err(DispatchError::denied("only the task's department reports progress"));
@@ -286,14 +283,14 @@ pub(super) async fn report_progress(
                 progress_report_id: note.id.to_string(),
             });
             let entry = Entry {
-                event_type: "EVENT_TYPE_PROGRESS_REPORTED",
+                event_type: pb::EventType::ProgressReported,
                 call_id: Some(task.call_id),
                 department_id: task.department_id.clone(),
                 before: json!({}),
                 after: json!({"progress_report": note}),
                 payload,
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             let task = tasks::get(tx, id, false).await?.ok_or_else(|| DispatchError::not_found("task", id))?;
             Ok(convert::task_pb(&task))
         })
@@ -311,10 +308,10 @@ pub(super) async fn submit_feedback(
     let text = v.required_text("text", &req.text, 5000).to_owned();
     let opinion = v.required_text("handling_opinion", &req.handling_opinion, 5000).to_owned();
     v.into_result()?;
-    let key = idempotency("SubmitFeedback", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("SubmitFeedback", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, mut task) = locked_task(tx, &p, id).await?;
             if !access::is_department_of(&p, &task.department_id) {
                 return Err(DispatchError::denied("only the task's department submits feedback"));
@@ -352,14 +349,14 @@ pub(super) async fn submit_feedback(
             });
             let after = json!({"task": {"id": id, "state": task.state}, "feedback": feedback});
             let entry = Entry {
-                event_type: "EVENT_TYPE_FEEDBACK_SUBMITTED",
+                event_type: pb::EventType::FeedbackSubmitted,
                 call_id: Some(task.call_id),
                 department_id: task.department_id.clone(),
                 before,
                 after,
                 payload,
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::feedback_pb(&feedback))
         })
     })
@@ -395,12 +392,10 @@ pub(super) async fn review_feedback(
     let comment = v.optional_text("comment", &req.comment, 2000).to_owned();
     v.check(decision != ReviewDecision::Return || !comment.is_empty(), "comment", "is required when returning");
     v.into_result()?;
-    let key = idempotency("ReviewFeedback", &p, &req.request_id, &req)?;
-    let now = s.now();
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let key = RPCS.idempotency("ReviewFeedback", &p, &req.request_id, &req)?;
+    let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let task_id =
                 tasks::feedback(tx, id).await?.ok_or_else(|| DispatchError::not_found("feedback", id))?.task_id;
             let (mut row, mut task) =
@@ -434,17 +429,17 @@ pub(super) async fn review_feedback(
             sync_rectification(tx, &task, now).await?;
             match decision {
                 ReviewDecision::Accept => {
-                    in_tx.cancel(tx, scheduled::TASK, task_id).await?;
+                    w.cancel(tx, scheduled::TASK, task_id).await?;
                     if let Some(rect_id) = task.rectification_id {
-                        in_tx.cancel(tx, scheduled::RECTIFICATION, rect_id).await?;
+                        w.cancel(tx, scheduled::RECTIFICATION, rect_id).await?;
                     }
                 }
                 // Sent back: not done, so its window counts again (at once if it has ended).
-                ReviewDecision::Return => in_tx.schedule(tx, scheduled::task(&task, now)).await?,
+                ReviewDecision::Return => w.schedule(tx, scheduled::task(&task, now)).await?,
             }
             let (event_type, payload) = match decision {
                 ReviewDecision::Accept => (
-                    "EVENT_TYPE_TASK_COMPLETED",
+                    pb::EventType::TaskCompleted,
                     Payload::TaskCompleted(pb::TaskCompleted {
                         task_id: task_id.to_string(),
                         feedback_id: id.to_string(),
@@ -456,7 +451,7 @@ pub(super) async fn review_feedback(
                     }),
                 ),
                 ReviewDecision::Return => (
-                    "EVENT_TYPE_FEEDBACK_RETURNED",
+                    pb::EventType::FeedbackReturned,
                     Payload::FeedbackReturned(pb::FeedbackReturned {
                         task_id: task_id.to_string(),
                         feedback_id: id.to_string(),
@@ -475,11 +470,11 @@ pub(super) async fn review_feedback(
                 after,
                 payload,
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::feedback_pb(&feedback))
         })
     });
-    indexed(staged, write.await).await
+    write.await
 }
 
 pub(super) async fn submit_case_report(
@@ -492,10 +487,10 @@ pub(super) async fn submit_case_report(
     let mut v = FieldViolations::new();
     let summary = v.required_text("report.summary", &report.summary, 10000).to_owned();
     v.into_result()?;
-    let key = idempotency("SubmitCaseReport", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("SubmitCaseReport", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "submit the case report")?;
             let all = tasks::of_case(tx, case_id).await?;
@@ -545,14 +540,14 @@ pub(super) async fn submit_case_report(
             row.case.state = next;
             let payload = Payload::CaseReportSubmitted(pb::CaseReportSubmitted { department_ids: with_tasks });
             let entry = Entry {
-                event_type: "EVENT_TYPE_CASE_REPORT_SUBMITTED",
+                event_type: pb::EventType::CaseReportSubmitted,
                 call_id: None,
                 department_id: String::new(),
                 before,
                 after: json!({"report": saved, "case": {"state": next}}),
                 payload,
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::report_pb(&saved))
         })
     })
@@ -592,10 +587,10 @@ pub(super) async fn record_callback(
     );
     let opinion = v.optional_text("callback.reporter_opinion", &c.reporter_opinion, 5000).to_owned();
     v.into_result()?;
-    let key = idempotency("RecordCallback", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("RecordCallback", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "record callbacks")?;
             let next = state::callback(row.case.state)?;
@@ -620,14 +615,14 @@ pub(super) async fn record_callback(
                 reporter_satisfaction: callback.reporter_satisfaction.map_or(0, convert::satisfaction_pb),
             });
             let entry = Entry {
-                event_type: "EVENT_TYPE_CALLBACK_RECORDED",
+                event_type: pb::EventType::CallbackRecorded,
                 call_id: None,
                 department_id: String::new(),
                 before,
                 after: json!({"callback": callback, "case": {"state": next}}),
                 payload,
             };
-            commit(tx, &mut row.case, &actor, now, entry).await?;
+            w.record(tx, &mut row.case, &actor, entry).await?;
             Ok(convert::callback_pb(&callback))
         })
     })
@@ -660,10 +655,10 @@ pub(super) async fn rate_department(
     let comment = v.optional_text("comment", &req.comment, 2000).to_owned();
     v.check(sat != Satisfaction::Dissatisfied || !comment.is_empty(), "comment", "is required when dissatisfied");
     v.into_result()?;
-    let key = idempotency("RateDepartment", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("RateDepartment", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "rate departments (谁呼谁评)")?;
             let next = state::rate(row.case.state)?;
@@ -703,14 +698,14 @@ pub(super) async fn rate_department(
                 ..Default::default()
             });
             let entry = Entry {
-                event_type: "EVENT_TYPE_RATING_GIVEN",
+                event_type: pb::EventType::RatingGiven,
                 call_id: None,
                 department_id,
                 before,
                 after: json!({"rating": rating, "case": {"state": next}}),
                 payload,
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::rating_pb(&rating))
         })
     })
@@ -724,7 +719,7 @@ pub(super) async fn list_ratings(
     let (p, req) = caller(r)?;
     let scope = super::cases::scope(&p)?;
     let case_id = if req.case_id.is_empty() { None } else { Some(uuid("case_id", &req.case_id)?) };
-    let page = super::page::<usize>(
+    let page = RPCS.page::<usize>(
         req.page_size,
         &req.page_token,
         &["ratings", &req.case_id, &req.department_id, &req.street_id, &req.include_superseded.to_string()],
@@ -762,11 +757,10 @@ pub(super) async fn require_rectification(
     v.into_result()?;
     // None named: the policy's working days, by the district's calendar.
     let due = due.unwrap_or_else(|| s.d.calendar.add_working_days(now, s.d.deadlines.rectification_working_days));
-    let key = idempotency("RequireRectification", &p, &req.request_id, &req)?;
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let key = RPCS.idempotency("RequireRectification", &p, &req.request_id, &req)?;
+    let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "require rectification")?;
             let ratings = closing::ratings(tx, case_id).await?;
@@ -781,9 +775,9 @@ pub(super) async fn require_rectification(
                 current.as_ref().is_some_and(|r| r.satisfaction == Satisfaction::Dissatisfied),
                 open,
             )?;
-            let rating = current.ok_or_else(|| DispatchError::Internal("dissatisfied rating vanished".into()))?;
+            let rating = current.ok_or_else(|| DispatchError::internal("dissatisfied rating vanished"))?;
             let call_id =
-                *rating.call_ids.first().ok_or_else(|| DispatchError::Internal("rating without calls".into()))?;
+                *rating.call_ids.first().ok_or_else(|| DispatchError::internal("rating without calls"))?;
             let consultation_id = match consultation_id {
                 Some(id) => Some(id),
                 None => tasks::consultations(tx, case_id).await?.last().map(|c| c.id),
@@ -827,8 +821,8 @@ pub(super) async fn require_rectification(
             };
             tasks::insert(tx, &task).await?;
             closing::save_rectification(tx, &rect).await?;
-            in_tx.schedule(tx, scheduled::task(&task, now)).await?;
-            in_tx.schedule(tx, scheduled::rectification(&rect)).await?;
+            w.schedule(tx, scheduled::task(&task, now)).await?;
+            w.schedule(tx, scheduled::rectification(&rect)).await?;
             let before = json!({"case": {"state": row.case.state}});
             row.case.state = next;
             let payload = Payload::RectificationRequired(pb::RectificationRequired {
@@ -839,14 +833,14 @@ pub(super) async fn require_rectification(
             });
             let actor = convert::actor(&p);
             let entry = Entry {
-                event_type: "EVENT_TYPE_RECTIFICATION_REQUIRED",
+                event_type: pb::EventType::RectificationRequired,
                 call_id: Some(call_id),
                 department_id: department_id.clone(),
                 before,
                 after: json!({"rectification": rect, "case": {"state": next}}),
                 payload,
             };
-            commit(tx, &mut row.case, &actor, now, entry).await?;
+            w.record(tx, &mut row.case, &actor, entry).await?;
             let payload = Payload::TaskCreated(pb::TaskCreated {
                 task_id: task.id.to_string(),
                 kind: code(pb::TaskKind::from_str_name(task.kind.as_str())),
@@ -854,18 +848,18 @@ pub(super) async fn require_rectification(
                 window: Some(convert::range_pb(now, due)),
             });
             let entry = Entry {
-                event_type: "EVENT_TYPE_TASK_CREATED",
+                event_type: pb::EventType::TaskCreated,
                 call_id: Some(call_id),
                 department_id,
                 before: json!({}),
                 after: json!({"task": task}),
                 payload,
             };
-            commit(tx, &mut row.case, &actor, now, entry).await?;
+            w.record(tx, &mut row.case, &actor, entry).await?;
             Ok(convert::rectification_pb(&rect))
         })
     });
-    indexed(staged, write.await).await
+    write.await
 }
 
 pub(super) async fn rerate_department(
@@ -880,19 +874,17 @@ pub(super) async fn rerate_department(
     let comment = v.optional_text("comment", &req.comment, 2000).to_owned();
     v.check(sat != Satisfaction::Dissatisfied || !comment.is_empty(), "comment", "is required when dissatisfied");
     v.into_result()?;
-    let key = idempotency("RerateDepartment", &p, &req.request_id, &req)?;
-    let now = s.now();
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let key = RPCS.idempotency("RerateDepartment", &p, &req.request_id, &req)?;
+    let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "re-rate departments")?;
             let mut rect = closing::rectifications(tx, case_id).await?.into_iter().find(|r| r.department_id == department_id && r.state != RectificationState::Closed);
             state::rerate(row.case.state, rect.as_ref().map(|r| (r.state, r.overdue)))?;
-            let Some(rect) = rect.as_mut() else { return Err(DispatchError::Internal("rectification vanished".into())) };
+            let Some(rect) = rect.as_mut() else { return Err(DispatchError::internal("rectification vanished")) };
             let mut old = closing::ratings(tx, case_id).await?.into_iter().find(|r| r.department_id == department_id && r.current)
-                .ok_or_else(|| DispatchError::Internal("current rating vanished".into()))?;
+                .ok_or_else(|| DispatchError::internal("current rating vanished"))?;
             let rating = Rating {
                 id: Uuid::now_v7(),
                 case_id,
@@ -917,8 +909,8 @@ pub(super) async fn rerate_department(
             rect.rerating_id = Some(rating.id);
             rect.update_time = now;
             closing::save_rectification(tx, rect).await?;
-            in_tx.cancel(tx, scheduled::RECTIFICATION, rect.id).await?;
-            in_tx.cancel(tx, scheduled::TASK, rect.task_id).await?;
+            w.cancel(tx, scheduled::RECTIFICATION, rect.id).await?;
+            w.cancel(tx, scheduled::TASK, rect.task_id).await?;
             let before = json!({"rating": {"id": old.id, "current": true}, "rectification": {"id": rect.id}, "case": {"state": row.case.state}});
             let payload = Payload::RatingRecorded(pb::RatingRecorded {
                 rating_id: rating.id.to_string(),
@@ -928,12 +920,12 @@ pub(super) async fn rerate_department(
                 superseded_satisfaction: convert::satisfaction_pb(old.satisfaction),
                 rectification_id: rect.id.to_string(),
             });
-            let entry = Entry { event_type: "EVENT_TYPE_RATING_REPLACED", call_id: None, department_id, before, after: json!({"rating": rating, "rectification": {"id": rect.id, "state": rect.state}}), payload };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            let entry = Entry { event_type: pb::EventType::RatingReplaced, call_id: None, department_id, before, after: json!({"rating": rating, "rectification": {"id": rect.id, "state": rect.state}}), payload };
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::rating_pb(&rating))
         })
     });
-    indexed(staged, write.await).await
+    write.await
 }
 
 pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -> Result<pb::Case, DispatchError> {
@@ -942,12 +934,11 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
     let mut v = FieldViolations::new();
     let summary = v.required_text("summary", &req.summary, 5000).to_owned();
     v.into_result()?;
-    let key = idempotency("CloseCase", &p, &req.request_id, &req)?;
-    let (now, dispatch) = (s.now(), s.clone());
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let key = RPCS.idempotency("CloseCase", &p, &req.request_id, &req)?;
+    let dispatch = s.clone();
+    let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, audience) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "close its cases")?;
             let all_tasks = tasks::of_case(tx, case_id).await?;
@@ -976,7 +967,7 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
                     .map(|r| r.department_id.clone())
                     .collect(),
             };
-            let next = state::close(row.case.state, &facts).map_err(DispatchError::FailedPrecondition)?;
+            let next = state::close(row.case.state, &facts).map_err(DispatchError::from)?;
             let before = json!({"case": {"state": row.case.state}});
             let solved_alone = row.case.state == CaseState::SolvingAtStreet && audience.departments.is_empty();
             row.case.state = next;
@@ -997,19 +988,19 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
             });
             let after = json!({"case": {"state": next, "close_summary": row.case.close_summary}});
             let entry = Entry {
-                event_type: "EVENT_TYPE_CASE_CLOSED",
+                event_type: pb::EventType::CaseClosed,
                 call_id: None,
                 department_id: String::new(),
                 before,
                 after,
                 payload,
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
-            in_tx.cancel_case(tx, case_id).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
+            w.cancel_case(tx, case_id).await?;
             present(&dispatch, tx, &p, case_id).await
         })
     });
-    indexed(staged, write.await).await
+    write.await
 }
 
 pub(super) async fn get_rectification(
@@ -1051,7 +1042,7 @@ pub(super) async fn list_rectifications(
         overdue_only: req.overdue_only,
     };
     let fingerprint = format!("{q:?}");
-    let page = super::page::<(chrono::DateTime<chrono::Utc>, Uuid)>(
+    let page = RPCS.page::<(chrono::DateTime<chrono::Utc>, Uuid)>(
         req.page_size,
         &req.page_token,
         &["rectifications", &fingerprint],

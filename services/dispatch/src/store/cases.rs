@@ -4,11 +4,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder, types::Json};
 use uuid::Uuid;
 
+use minhu_trail::GENESIS;
+
 use super::Scope;
 use crate::domain::{
     access::Audience,
     model::{Case, CaseState, GeoPoint},
-    trail::GENESIS,
 };
 
 /// A case as stored, with its sealed reporter.
