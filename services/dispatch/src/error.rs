@@ -38,6 +38,12 @@ impl DispatchError {
         ApiError::internal(cause).into()
     }
 
+    /// A NOT_FOUND (of the case a record belongs to) as NOT_FOUND of the `resource` `id`
+    /// asked for; any other error — a database fault above all — as it is.
+    pub fn not_found_as(self, resource: &'static str, id: impl std::fmt::Display) -> Self {
+        if self.is_not_found() { Self::not_found(resource, id) } else { self }
+    }
+
     /// Whether this is a NOT_FOUND.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Api(ApiError::NotFound { .. }))

@@ -1,6 +1,8 @@
 //! Calls (呼叫): starting them, signing (签收), designating people (拟定人选), check-in
 //! (报到) and sharing the reporter's contact.
 
+use std::collections::HashMap;
+
 use minhu_grpc::{FieldViolations, Principal};
 use minhu_proto::{
     dispatch::v1::{self as pb, event::Payload},
@@ -31,17 +33,31 @@ use crate::{
     },
 };
 
-/// A call, locked with its case, that `p` may read.
+/// A call that `p` may read, with its case and the case's audience; when `lock`, the case
+/// and then the call are locked (the order of every write). NOT_FOUND of the call when
+/// there is none or `p` may not know of it — never for a database fault.
+async fn readable_call(
+    conn: &mut PgConnection,
+    p: &Principal,
+    call_id: Uuid,
+    lock: bool,
+) -> Result<(CaseRow, Audience, Call), DispatchError> {
+    let case_id = calls::case_of(conn, call_id).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
+    let (row, audience) = match readable_case(conn, p, case_id, lock).await {
+        Err(e) if e.is_not_found() => return Err(DispatchError::not_found("call", call_id)),
+        other => other?,
+    };
+    let call = calls::get(conn, call_id, lock).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
+    Ok((row, audience, call))
+}
+
+/// [`readable_call`], locked.
 async fn locked_call(
     conn: &mut PgConnection,
     p: &Principal,
     call_id: Uuid,
 ) -> Result<(CaseRow, Audience, Call), DispatchError> {
-    let case_id = calls::case_of(conn, call_id).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
-    let (row, audience) =
-        readable_case(conn, p, case_id, true).await.map_err(|_| DispatchError::not_found("call", call_id))?;
-    let call = calls::get(conn, call_id, true).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
-    Ok((row, audience, call))
+    readable_call(conn, p, call_id, true).await
 }
 
 fn require_department(p: &Principal, call: &Call, what: &str) -> Result<(), DispatchError> {
@@ -78,11 +94,21 @@ pub(super) async fn start_call(
         v.required_text(&f("expected_goal"), &c.expected_goal, 2000);
         let count = c.staff_requirement.as_ref().map_or(0, |s| s.count);
         v.check(count >= 1, &f("staff_requirement.count"), "must be at least 1");
+        let qualification = c.staff_requirement.as_ref().map_or(0, |s| s.qualification);
+        v.check(
+            minhu_proto::common::v1::Qualification::try_from(qualification).is_ok(),
+            &f("staff_requirement.qualification"),
+            "is not a known qualification",
+        );
         let place = c.report_place.clone().unwrap_or_default();
         v.required_text(&f("report_place.address"), &place.address, 300);
         let report = convert::time(c.report_time.as_ref());
         v.check(report.is_some(), &f("report_time"), "is required");
-        if let Some(report) = report {
+        let beyond = |t: Option<&prost_types::Timestamp>| convert::time(t).is_some_and(|t| !deadlines::within_horizon(now, t));
+        for (name, t) in [("report_time", &c.report_time), ("sign_deadline", &c.sign_deadline), ("check_in_close_time", &c.check_in_close_time)] {
+            v.check(!beyond(t.as_ref()), &f(name), "must be within a year");
+        }
+        if let Some(report) = report.filter(|r| deadlines::within_horizon(now, *r)) {
             let sign = convert::time(c.sign_deadline.as_ref());
             let close =
                 convert::time(c.check_in_close_time.as_ref()).unwrap_or_else(|| s.d.deadlines.check_in_close(report));
@@ -96,23 +122,10 @@ pub(super) async fn start_call(
         v.check(c.check_in_radius_meters >= 0.0, &f("check_in_radius_meters"), "must not be negative");
     }
     v.into_result()?;
-    // Departments and their stations, from the roster, before the transaction.
-    let mut stations = Vec::new();
-    for (i, c) in req.calls.iter().enumerate() {
-        let id = c.department_id.trim();
-        let department = s.d.roster.department(id).await.map_err(|e| {
-            e.or(|| DispatchError::field(format!("calls[{i}].department_id"), "is not a known department"))
-        })?;
-        if !department.active {
-            return Err(
-                Refusal::new("DEPARTMENT_INACTIVE", format!("departments/{id}"), "the department is inactive").into()
-            );
-        }
-        stations.push(id.to_owned());
-    }
     let key = RPCS.idempotency("StartCall", &p, &req.request_id, &req)?;
+    let lookups = called_departments(s.clone(), p.clone(), case_id, req.calls.clone());
     let (dispatch, d) = (s.clone(), s.d.clone());
-    let write = s.write(&key, write::none(), move |tx, w, ()| {
+    let write = s.write(&key, lookups, move |tx, w, stations| {
         Box::pin(async move {
             let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
@@ -136,14 +149,7 @@ pub(super) async fn start_call(
                     .into());
                 }
                 let report_time = convert::time(c.report_time.as_ref()).unwrap_or(now);
-                let station_id = d
-                    .roster
-                    .station(&department_id, &row.case.street_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|s| s.id)
-                    .unwrap_or_default();
+                let station_id = stations.get(&department_id).cloned().unwrap_or_default();
                 let req_staff = c.staff_requirement.clone().unwrap_or_default();
                 let place = c.report_place.clone().unwrap_or_default();
                 let call = Call {
@@ -221,13 +227,44 @@ pub(super) async fn start_call(
     write.await
 }
 
+/// StartCall's look-ups, before any lock: each department (known and active) and its
+/// station serving the case's street (a street never changes, so an unlocked read names it;
+/// the transaction checks the case again under its lock).
+async fn called_departments(
+    s: Dispatch,
+    p: Principal,
+    case_id: Uuid,
+    calls: Vec<pb::Call>,
+) -> Result<HashMap<String, String>, DispatchError> {
+    let street_id = {
+        let mut conn = s.d.pool.acquire().await?;
+        let (row, _) = readable_case(&mut conn, &p, case_id, false).await?;
+        require_street(&p, &row.case, "call departments")?;
+        row.case.street_id
+    };
+    let mut stations = HashMap::new();
+    for (i, c) in calls.iter().enumerate() {
+        let id = c.department_id.trim();
+        let department = s.d.roster.department(id).await.map_err(|e| {
+            e.or(|| DispatchError::field(format!("calls[{i}].department_id"), "is not a known department"))
+        })?;
+        if !department.active {
+            return Err(
+                Refusal::new("DEPARTMENT_INACTIVE", format!("departments/{id}"), "the department is inactive").into()
+            );
+        }
+        // A department without a station for the street is called all the same.
+        let station = s.d.roster.station(id, &street_id).await.ok().flatten().map(|s| s.id).unwrap_or_default();
+        stations.insert(id.to_owned(), station);
+    }
+    Ok(stations)
+}
+
 pub(super) async fn get_call(s: &Dispatch, r: Request<pb::GetCallRequest>) -> Result<pb::Call, DispatchError> {
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
     let mut conn = s.d.pool.acquire().await?;
-    let case_id = calls::case_of(&mut conn, id).await?.ok_or_else(|| DispatchError::not_found("call", id))?;
-    readable_case(&mut conn, &p, case_id, false).await.map_err(|_| DispatchError::not_found("call", id))?;
-    let call = calls::get(&mut conn, id, false).await?.ok_or_else(|| DispatchError::not_found("call", id))?;
+    let (_, _, call) = readable_call(&mut conn, &p, id, false).await?;
     Ok(convert::call_pb(&call))
 }
 
@@ -316,50 +353,9 @@ pub(super) async fn designate_responders(
     if req.person_ids.is_empty() {
         return Err(DispatchError::field("person_ids", "must name at least one person"));
     }
-    // Check state and rights first (no roster call for a refused request).
-    let call = {
-        let mut tx = s.d.pool.begin().await?;
-        let (_, _, call) = locked_call(&mut tx, &p, id).await?;
-        require_department(&p, &call, "designate people for this call")?;
-        state::designate(call.state, deadlines::passed(call.report_time, s.now()))?;
-        call
-    };
-    let verdict =
-        s.d.roster
-            .verify_designation(roster::VerifyDesignationRequest {
-                department_id: call.department_id.clone(),
-                person_ids: req.person_ids.clone(),
-                qualification: code(minhu_proto::common::v1::Qualification::from_str_name(
-                    &call.staff_requirement.qualification,
-                )),
-                required_count: call.staff_requirement.count,
-            })
-            .await
-            .map_err(|e| e.or(|| DispatchError::field("person_ids", "could not be verified")))?;
-    let ineligible: Vec<Refusal> = verdict
-        .checks
-        .iter()
-        .filter(|c| !c.eligible)
-        .map(|c| Refusal::new("DESIGNATION_INELIGIBLE", format!("people/{}", c.person_id), c.reasons.join("; ")))
-        .collect();
-    if !ineligible.is_empty() {
-        return Err(ineligible.into());
-    }
-    if verdict.eligible_count < call.staff_requirement.count {
-        return Err(Refusal::new(
-            "REQUIREMENT_NOT_MET",
-            format!("calls/{id}"),
-            format!("{} eligible people, {} required", verdict.eligible_count, call.staff_requirement.count),
-        )
-        .into());
-    }
-    let people =
-        s.d.roster
-            .people(&req.person_ids)
-            .await
-            .map_err(|e| e.or(|| DispatchError::field("person_ids", "unknown people")))?;
     let key = RPCS.idempotency("DesignateResponders", &p, &req.request_id, &req)?;
-    s.write(&key, write::none(), move |tx, w, ()| {
+    let lookups = eligible_people(s.clone(), p.clone(), id, req.person_ids.clone());
+    s.write(&key, lookups, move |tx, w, people| {
         Box::pin(async move {
             let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
@@ -424,6 +420,59 @@ pub(super) async fn designate_responders(
         })
     })
     .await
+}
+
+/// DesignateResponders' look-ups, before any lock: the call's state and the caller's right
+/// (read unlocked, so that a refused request makes no roster call; checked again under the
+/// lock), the roster's verdict on the people, and the people.
+async fn eligible_people(
+    s: Dispatch,
+    p: Principal,
+    id: Uuid,
+    person_ids: Vec<String>,
+) -> Result<Vec<roster::Person>, DispatchError> {
+    let call = {
+        let mut conn = s.d.pool.acquire().await?;
+        let (_, _, call) = readable_call(&mut conn, &p, id, false).await?;
+        require_department(&p, &call, "designate people for this call")?;
+        state::designate(call.state, deadlines::passed(call.report_time, s.now()))?;
+        call
+    };
+    let verdict =
+        s.d.roster
+            .verify_designation(roster::VerifyDesignationRequest {
+                department_id: call.department_id.clone(),
+                person_ids: person_ids.clone(),
+                qualification: code(minhu_proto::common::v1::Qualification::from_str_name(
+                    &call.staff_requirement.qualification,
+                )),
+                required_count: call.staff_requirement.count,
+            })
+            .await
+            .map_err(|e| e.or(|| DispatchError::field("person_ids", "could not be verified")))?;
+    let ineligible: Vec<Refusal> = verdict
+        .checks
+        .iter()
+        .filter(|c| !c.eligible)
+        .map(|c| Refusal::new("DESIGNATION_INELIGIBLE", format!("people/{}", c.person_id), c.reasons.join("; ")))
+        .collect();
+    if !ineligible.is_empty() {
+        return Err(ineligible.into());
+    }
+    if verdict.eligible_count < call.staff_requirement.count {
+        return Err(Refusal::new(
+            "REQUIREMENT_NOT_MET",
+            format!("calls/{id}"),
+            format!("{} eligible people, {} required", verdict.eligible_count, call.staff_requirement.count),
+        )
+        .into());
+    }
+    let people =
+        s.d.roster
+            .people(&person_ids)
+            .await
+            .map_err(|e| e.or(|| DispatchError::field("person_ids", "unknown people")))?;
+    Ok(people)
 }
 
 pub(super) async fn check_in(s: &Dispatch, r: Request<pb::CheckInRequest>) -> Result<pb::Call, DispatchError> {

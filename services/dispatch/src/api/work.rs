@@ -29,7 +29,7 @@ use crate::{
 /// A task, locked with its case, that `p` may read.
 async fn locked_task(conn: &mut PgConnection, p: &Principal, id: Uuid) -> Result<(CaseRow, Task), DispatchError> {
     let case_id = tasks::case_of(conn, id).await?.ok_or_else(|| DispatchError::not_found("task", id))?;
-    let (row, _) = readable_case(conn, p, case_id, true).await.map_err(|_| DispatchError::not_found("task", id))?;
+    let (row, _) = readable_case(conn, p, case_id, true).await.map_err(|e| e.not_found_as("task", id))?;
     let task = tasks::get(conn, id, true).await?.ok_or_else(|| DispatchError::not_found("task", id))?;
     Ok((row, task))
 }
@@ -184,7 +184,7 @@ pub(super) async fn get_task(s: &Dispatch, r: Request<pb::GetTaskRequest>) -> Re
     let id = uuid("task_id", &req.task_id)?;
     let mut conn = s.d.pool.acquire().await?;
     let case_id = tasks::case_of(&mut conn, id).await?.ok_or_else(|| DispatchError::not_found("task", id))?;
-    readable_case(&mut conn, &p, case_id, false).await.map_err(|_| DispatchError::not_found("task", id))?;
+    readable_case(&mut conn, &p, case_id, false).await.map_err(|e| e.not_found_as("task", id))?;
     let task = tasks::get(&mut conn, id, false).await?.ok_or_else(|| DispatchError::not_found("task", id))?;
     Ok(convert::task_pb(&task))
 }
@@ -399,7 +399,7 @@ pub(super) async fn review_feedback(
             let task_id =
                 tasks::feedback(tx, id).await?.ok_or_else(|| DispatchError::not_found("feedback", id))?.task_id;
             let (mut row, mut task) =
-                locked_task(tx, &p, task_id).await.map_err(|_| DispatchError::not_found("feedback", id))?;
+                locked_task(tx, &p, task_id).await.map_err(|e| e.not_found_as("feedback", id))?;
             require_street(&p, &row.case, "review feedback")?;
             let mut feedback =
                 tasks::feedback(tx, id).await?.ok_or_else(|| DispatchError::not_found("feedback", id))?;
@@ -1014,7 +1014,7 @@ pub(super) async fn get_rectification(
         closing::rectification(&mut conn, id).await?.ok_or_else(|| DispatchError::not_found("rectification", id))?;
     readable_case(&mut conn, &p, rect.case_id, false)
         .await
-        .map_err(|_| DispatchError::not_found("rectification", id))?;
+        .map_err(|e| e.not_found_as("rectification", id))?;
     Ok(convert::rectification_pb(&rect))
 }
 

@@ -14,3 +14,4 @@ mod lifecycle;
 mod rectifications;
 mod rules;
 mod watch;
+mod write_path;
