@@ -47,7 +47,10 @@ use uuid::Uuid;
 
 use crate::{
     clock::Clock,
-    domain::model::{Call, Rectification, Task},
+    domain::{
+        events::DeadlineKind,
+        model::{Call, Rectification, Task},
+    },
     error::DispatchError,
     escalation,
     store::{calls, cases, closing, tasks},
@@ -64,6 +67,23 @@ pub const RECTIFICATION: &str = "dispatch.rectification";
 
 fn just_after(t: DateTime<Utc>) -> DateTime<Utc> {
     t + TimeDelta::microseconds(1)
+}
+
+/// The kind name of a domain deadline.
+pub fn kind_name(kind: DeadlineKind) -> &'static str {
+    match kind {
+        DeadlineKind::Sign => SIGN,
+        DeadlineKind::CheckIn => CHECK_IN,
+        DeadlineKind::Task => TASK,
+        DeadlineKind::Rectification => RECTIFICATION,
+    }
+}
+
+/// The deadline of `kind` for `subject` that is met at `at`: it fires just after (a
+/// check-in window at its close), and not before `now`.
+pub fn firing(kind: DeadlineKind, subject: Uuid, at: DateTime<Utc>, now: DateTime<Utc>) -> NewDeadline {
+    let due = if kind == DeadlineKind::CheckIn { at } else { just_after(at) };
+    NewDeadline::new(kind_name(kind), subject.to_string(), due.max(now))
 }
 
 /// The sign deadline of `call`.

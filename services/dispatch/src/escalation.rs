@@ -19,7 +19,7 @@ use crate::{
         state,
     },
     error::DispatchError,
-    events::{code, encode, ts},
+    events::{call_payload, code, encode, ts},
     store::{
         calls, cases, closing,
         journal::{self, Change},
@@ -63,18 +63,12 @@ pub async fn mark_sign_overdue(
     let Some(case_id) = calls::case_of(tx, call_id).await? else { return Ok(false) };
     let Some(mut row) = cases::get(tx, case_id, true).await? else { return Ok(false) };
     let Some(mut call) = calls::get(tx, call_id, true).await? else { return Ok(false) };
-    if !passed(call.sign_deadline, now) {
-        return Ok(false);
-    }
-    let Some(next) = state::sign_overdue(call.state) else { return Ok(false) };
-    let before = json!({"call": {"id": call.id, "state": call.state}});
-    call.state = next;
-    call.update_time = now;
+    let Some(decision) = call.mark_sign_overdue(now) else { return Ok(false) };
     calls::update(tx, &call).await?;
     settle(tx, &mut row.case).await?;
     row.case.update_time = now;
     cases::update(tx, &row.case, None).await?;
-    let payload = Payload::CallSignOverdue(pb::CallSignOverdue { sign_deadline: ts(call.sign_deadline) });
+    let event = &decision.event;
     journal::record(
         tx,
         Change {
@@ -82,13 +76,13 @@ pub async fn mark_sign_overdue(
             street_id: call.street_id.clone(),
             call_id: Some(call.id),
             department_id: call.department_id.clone(),
-            event_type: pb::EventType::CallSignOverdue.as_str_name(),
+            event_type: event.kind().as_str(),
             actor: Actor::dispatch_service(),
             occur_time: now,
             case_state: row.case.state,
-            before,
-            after: json!({"call": {"id": call.id, "state": call.state}, "case": {"overdue": row.case.overdue}}),
-            payload: encode(payload),
+            before: event.before(),
+            after: event.after(row.case.overdue),
+            payload: encode(call_payload(event)),
         },
     )
     .await?;

@@ -1,11 +1,14 @@
 //! Event payloads (events.proto): the typed details each change carries, encoded for the
 //! outbox. Built here, from domain records, by the api and the escalations alike.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use minhu_proto::dispatch::v1::{self as pb, event::Payload};
 use prost::Message as _;
 
-use crate::domain::model::CaseState;
+use crate::domain::{
+    events::CallEvent,
+    model::CaseState,
+};
 
 /// Timestamp of a time.
 pub fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
@@ -32,4 +35,42 @@ pub fn encode(payload: Payload) -> Vec<u8> {
 /// `CASE_STATE_*` as its proto number.
 pub fn case_state(s: CaseState) -> i32 {
     code(pb::CaseState::from_str_name(s.as_str()))
+}
+
+/// The feed's details of a call's change.
+pub fn call_payload(event: &CallEvent) -> Payload {
+    match event {
+        CallEvent::Signed { call: view, sign_deadline, signed_time, sign_duration, .. } => {
+            Payload::CallSigned(pb::CallSigned {
+                on_time: view.signed_late != Some(true),
+                sign_deadline: ts(*sign_deadline),
+                signed_time: ts(*signed_time),
+                sign_duration: delta(*sign_duration),
+            })
+        }
+        CallEvent::SignOverdue { sign_deadline, .. } => {
+            Payload::CallSignOverdue(pb::CallSignOverdue { sign_deadline: ts(*sign_deadline) })
+        }
+        CallEvent::Designated { after, replaced, .. } => Payload::RespondersDesignated(pb::RespondersDesignated {
+            person_ids: after.designations.iter().map(|d| d.person.id.clone()).collect(),
+            required_count: after.staff_requirement.count,
+            replaced: *replaced,
+        }),
+        CallEvent::CheckedIn { after, report_time, lateness, .. } => Payload::CheckIn(pb::CheckInResult {
+            person_id: after.person.id.clone(),
+            status: code(pb::CheckInStatus::from_str_name(after.check_in_status.as_str())),
+            report_time: ts(*report_time),
+            check_in_time: after.check_in_time.and_then(ts),
+            lateness: delta(*lateness),
+            distance_meters: after.check_in_distance_meters,
+        }),
+        CallEvent::ContactShared { .. } => Payload::ContactShared(pb::ContactShared {}),
+        CallEvent::InactionRecorded { person_id, note } => {
+            Payload::InactionRecorded(pb::InactionRecorded { person_id: person_id.clone(), note: note.clone() })
+        }
+    }
+}
+
+fn delta(d: TimeDelta) -> Option<prost_types::Duration> {
+    Some(prost_types::Duration { seconds: d.num_seconds(), nanos: d.subsec_nanos() })
 }

@@ -15,18 +15,19 @@ use uuid::Uuid;
 
 use super::{Dispatch, Entry, caller, cases::present, convert, readable_case, require_street, uuid, RPCS, write};
 use crate::{
+    domain::events::EventKind,
     deadlines as scheduled,
     domain::{
         Refusal,
         access::{self, Audience},
-        deadlines::{self, CheckInOutcome, Timeliness},
+        deadlines,
         geo,
-        model::{Call, CallState, CheckInStatus, Designation, PersonRef, Place, StaffRequirement},
+        model::{Call, CallState, PersonRef, Place, StaffRequirement},
         state,
     },
     error::DispatchError,
     escalation,
-    events::{code, duration, ts},
+    events::{code, ts},
     store::{
         calls::{self, CallQuery},
         cases::CaseRow,
@@ -211,7 +212,7 @@ pub(super) async fn start_call(
                 });
                 let after = json!({"call": call_json(&call), "case": {"state": next}});
                 let entry = Entry {
-                    event_type: pb::EventType::CallStarted,
+                    event_type: EventKind::CallStarted,
                     call_id: Some(call.id),
                     department_id,
                     before,
@@ -309,39 +310,17 @@ pub(super) async fn sign_call(s: &Dispatch, r: Request<pb::SignCallRequest>) -> 
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
     let key = RPCS.idempotency("SignCall", &p, &req.request_id, &req)?;
-    let write = s.write(&key, write::none(), move |tx, w, ()| {
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
-            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_department(&p, &call, "sign this call")?;
-            let before = json!({"call": {"id": call.id, "state": call.state}});
-            call.state = state::sign(call.state)?;
-            call.signed_time = Some(now);
-            call.signed_by = Some(convert::person(&p));
-            call.signed_late = deadlines::sign_outcome(now, call.sign_deadline) == Timeliness::Late;
-            call.update_time = now;
+            let decision = call.sign(convert::person(&p), w.now())?;
             calls::update(tx, &call).await?;
-            w.cancel(tx, scheduled::SIGN, call.id).await?;
-            let payload = Payload::CallSigned(pb::CallSigned {
-                on_time: !call.signed_late,
-                sign_deadline: ts(call.sign_deadline),
-                signed_time: ts(now),
-                sign_duration: duration(call.create_time, now),
-            });
-            let after = json!({"call": {"id": call.id, "state": call.state, "signed_late": call.signed_late}});
-            let entry = Entry {
-                event_type: pb::EventType::CallSigned,
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before,
-                after,
-                payload,
-            };
-            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
+            w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
             Ok(convert::call_pb(&call))
         })
-    });
-    write.await
+    })
+    .await
 }
 
 pub(super) async fn designate_responders(
@@ -357,74 +336,26 @@ pub(super) async fn designate_responders(
     let lookups = eligible_people(s.clone(), p.clone(), id, req.person_ids.clone());
     s.write(&key, lookups, move |tx, w, people| {
         Box::pin(async move {
-            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_department(&p, &call, "designate people for this call")?;
-            let next = state::designate(call.state, deadlines::passed(call.report_time, now))?;
-            let before = json!({"call": call_json(&call)});
-            let mut designations = Vec::new();
-            for person in &people {
-                if let Some(kept) = call.designations.iter().find(|d| d.person.id == person.id) {
-                    designations.push(kept.clone());
-                    continue;
-                }
-                designations.push(Designation {
-                    person: PersonRef {
-                        id: person.id.clone(),
-                        name: person.name.clone(),
-                        department_id: person.department_id.clone(),
-                        station_id: person.station_id.clone(),
-                    },
-                    check_in_status: CheckInStatus::Pending,
-                    check_in_time: None,
-                    check_in_device_time: None,
-                    check_in_location: None,
-                    check_in_distance_meters: 0.0,
-                    check_in_recorded_by: None,
-                    inaction_recorded: false,
-                    inaction_note: String::new(),
-                });
-            }
-            if let Some(gone) = call.designations.iter().find(|d| {
-                d.check_in_status != CheckInStatus::Pending && !designations.iter().any(|n| n.person.id == d.person.id)
-            }) {
-                return Err(Refusal::new(
-                    "ALREADY_CHECKED_IN",
-                    format!("people/{}", gone.person.id),
-                    "a person who checked in cannot be removed",
-                )
-                .into());
-            }
-            let replaced = !call.designations.is_empty();
-            call.designations = designations;
-            call.state = next;
-            call.designate_time = Some(now);
-            call.update_time = now;
+            let people = people
+                .into_iter()
+                .map(|person| PersonRef {
+                    id: person.id,
+                    name: person.name,
+                    department_id: person.department_id,
+                    station_id: person.station_id,
+                })
+                .collect();
+            let decision = call.designate(people, w.now())?;
             calls::update(tx, &call).await?;
-            let payload = Payload::RespondersDesignated(pb::RespondersDesignated {
-                person_ids: call.designations.iter().map(|d| d.person.id.clone()).collect(),
-                required_count: call.staff_requirement.count,
-                replaced,
-            });
-            let after = json!({"call": call_json(&call)});
-            let entry = Entry {
-                event_type: pb::EventType::RespondersDesignated,
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before,
-                after,
-                payload,
-            };
-            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
+            w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
             Ok(convert::call_pb(&call))
         })
     })
     .await
 }
 
-/// DesignateResponders' look-ups, before any lock: the call's state and the caller's right
-/// (read unlocked, so that a refused request makes no roster call; checked again under the
-/// lock), the roster's verdict on the people, and the people.
 async fn eligible_people(
     s: Dispatch,
     p: Principal,
@@ -489,74 +420,15 @@ pub(super) async fn check_in(s: &Dispatch, r: Request<pb::CheckInRequest>) -> Re
     let key = RPCS.idempotency("CheckIn", &p, &req.request_id, &req)?;
     s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
-            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             let on_behalf = person_id != p.subject;
             if on_behalf && !access::is_street_of(&p, &row.case.street_id) {
                 return Err(DispatchError::denied("only the person or the street on site may check a person in"));
             }
-            let Some(i) = call.designations.iter().position(|d| d.person.id == person_id) else {
-                return Err(Refusal::new(
-                    "NOT_DESIGNATED",
-                    format!("people/{person_id}"),
-                    "the person is not designated for this call",
-                )
-                .into());
-            };
-            state::may_check_in(call.designations[i].check_in_status, &person_id)?;
-            let outcome = deadlines::check_in_outcome(now, call.report_time, call.check_in_close_time);
-            if outcome == CheckInOutcome::Closed || call.check_in_closed {
-                return Err(Refusal::new(
-                    "CHECK_IN_CLOSED",
-                    format!("people/{person_id}"),
-                    "the check-in window has closed",
-                )
-                .into());
-            }
-            let distance = call.report_place.location.map_or(0.0, |place| geo::distance_meters(place, location));
-            if call.report_place.location.is_some() && distance > call.check_in_radius_meters {
-                return Err(Refusal::new(
-                    "OUT_OF_RANGE",
-                    format!("people/{person_id}"),
-                    format!("{distance:.0} m from the report place; at most {:.0} m", call.check_in_radius_meters),
-                )
-                .into());
-            }
-            let (status, event_type, lateness) = match outcome {
-                CheckInOutcome::Late(by) => (CheckInStatus::Late, pb::EventType::CheckInLate, by),
-                _ => (CheckInStatus::OnTime, pb::EventType::CheckInOnTime, chrono::TimeDelta::zero()),
-            };
-            let before = json!({"designation": call.designations[i]});
-            let d = &mut call.designations[i];
-            d.check_in_status = status;
-            d.check_in_time = Some(now);
-            d.check_in_device_time = device_time;
-            d.check_in_location = Some(location);
-            d.check_in_distance_meters = distance;
-            d.check_in_recorded_by = on_behalf.then(|| convert::actor(&p));
-            let after = json!({"designation": d});
-            call.update_time = now;
+            let recorder = on_behalf.then(|| convert::actor(&p));
+            let decision = call.check_in(&person_id, location, device_time, recorder, w.now())?;
             calls::update(tx, &call).await?;
-            let payload = Payload::CheckIn(pb::CheckInResult {
-                person_id: person_id.clone(),
-                status: code(pb::CheckInStatus::from_str_name(status.as_str())),
-                report_time: ts(call.report_time),
-                check_in_time: ts(now),
-                lateness: Some(prost_types::Duration {
-                    seconds: lateness.num_seconds(),
-                    nanos: lateness.subsec_nanos(),
-                }),
-                distance_meters: distance,
-            });
-            let entry = Entry {
-                event_type,
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before,
-                after,
-                payload,
-            };
-            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
+            w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
             Ok(convert::call_pb(&call))
         })
     })
@@ -573,36 +445,14 @@ pub(super) async fn share_reporter_contact(
     let d = s.d.clone();
     s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
-            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_street(&p, &row.case, "share the reporter's contact")?;
-            state::require_signed(call.state)?;
-            let reporter =
-                d.cipher.open(row.case.id, &row.reporter_sealed).map_err(|e| DispatchError::internal(e))?;
-            if reporter.confidential {
-                return Err(Refusal::new(
-                    "REPORTER_CONFIDENTIAL",
-                    format!("cases/{}", row.case.id),
-                    "the reporter asked for confidentiality",
-                )
-                .into());
+            let reporter = d.cipher.open(row.case.id, &row.reporter_sealed).map_err(DispatchError::internal)?;
+            let subject = format!("cases/{}", row.case.id);
+            if let Some(decision) = call.share_contact(reporter.confidential, &subject, w.now())? {
+                calls::update(tx, &call).await?;
+                w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
             }
-            if call.contact_shared {
-                return Ok(convert::call_pb(&call));
-            }
-            call.contact_shared = true;
-            call.contact_share_time = Some(now);
-            call.update_time = now;
-            calls::update(tx, &call).await?;
-            let entry = Entry {
-                event_type: pb::EventType::ContactShared,
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before: json!({"call": {"id": id, "contact_shared": false}}),
-                after: json!({"call": {"id": id, "contact_shared": true}}),
-                payload: Payload::ContactShared(pb::ContactShared {}),
-            };
-            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::call_pb(&call))
         })
     })
@@ -643,7 +493,7 @@ pub(super) async fn withdraw_call(
                 "case": {"state": row.case.state, "overdue": row.case.overdue},
             });
             let entry = Entry {
-                event_type: pb::EventType::CallWithdrawn,
+                event_type: EventKind::CallWithdrawn,
                 call_id: Some(id),
                 department_id: call.department_id.clone(),
                 before,
@@ -670,49 +520,12 @@ pub(super) async fn record_inaction(
     let key = RPCS.idempotency("RecordInaction", &p, &req.request_id, &req)?;
     s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
-            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_street(&p, &row.case, "record inaction")?;
             state::require_open(row.case.state)?;
-            let subject = format!("people/{person_id}");
-            let Some(d) = call.designations.iter_mut().find(|d| d.person.id == person_id) else {
-                return Err(
-                    Refusal::new("NOT_DESIGNATED", subject, "the person is not designated for this call").into()
-                );
-            };
-            if !matches!(d.check_in_status, CheckInStatus::OnTime | CheckInStatus::Late) {
-                return Err(Refusal::new(
-                    "NOT_CHECKED_IN",
-                    subject,
-                    "inaction (到位不作为) is recorded of a person who checked in",
-                )
-                .into());
-            }
-            // One record per person and call: appraisal and referrals count each once.
-            if d.inaction_recorded {
-                return Err(Refusal::new(
-                    "INACTION_ALREADY_RECORDED",
-                    subject,
-                    "inaction was already recorded for this person on this call",
-                )
-                .into());
-            }
-            let before = json!({"designation": {"person_id": person_id, "inaction_recorded": false}});
-            d.inaction_recorded = true;
-            d.inaction_note = note.clone();
-            let after =
-                json!({"designation": {"person_id": person_id, "inaction_recorded": true, "inaction_note": note}});
-            call.update_time = now;
+            let decision = call.record_inaction(&person_id, &note, w.now())?;
             calls::update(tx, &call).await?;
-            let entry = Entry {
-                event_type: pb::EventType::InactionRecorded,
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before,
-                after,
-                payload: Payload::InactionRecorded(pb::InactionRecorded { person_id, note }),
-            };
-            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
+            w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
             Ok(convert::call_pb(&call))
         })
     })

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{Dispatch, Entry, caller, convert, readable_case, require_street, uuid, RPCS, write};
 use crate::{
+    domain::events::EventKind,
     clients::RosterFailure,
     crypto::ReporterCipher,
     domain::{
@@ -220,7 +221,7 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
             after["reporter_digest"] = json!(d.cipher.digest(&reporter));
             after["related_case_ids"] = json!(related);
             let entry = Entry {
-                event_type: pb::EventType::CaseCreated,
+                event_type: EventKind::CaseCreated,
                 call_id: None,
                 department_id: String::new(),
                 before: json!({}),
@@ -233,7 +234,7 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 let payload =
                     Payload::AttachmentAdded(pb::AttachmentAdded { attachment: Some(convert::file_pb(&file.file)) });
                 let entry = Entry {
-                    event_type: pb::EventType::AttachmentAdded,
+                    event_type: EventKind::AttachmentAdded,
                     call_id: None,
                     department_id: String::new(),
                     before: json!({"attachment": {"id": file.file.id, "case_id": null}}),
@@ -441,7 +442,7 @@ pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>)
             });
             let after = json!({"state": row.case.state, "triage": row.case.triage});
             let entry = Entry {
-                event_type: pb::EventType::CaseTriaged,
+                event_type: EventKind::CaseTriaged,
                 call_id: None,
                 department_id: String::new(),
                 before,

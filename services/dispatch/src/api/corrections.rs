@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{Dispatch, Entry, caller, cases::present, convert, readable_case, uuid, RPCS, write};
 use crate::{
+    domain::events::EventKind,
     clients::RosterFailure,
     domain::{
         access, geo,
@@ -172,7 +173,7 @@ pub(super) async fn update_case(s: &Dispatch, r: Request<pb::UpdateCaseRequest>)
                 return present(&dispatch, tx, &p, id).await;
             }
             let entry = Entry {
-                event_type: pb::EventType::CaseUpdated,
+                event_type: EventKind::CaseUpdated,
                 call_id: None,
                 department_id: String::new(),
                 before: Value::Object(changes.before),
@@ -238,7 +239,7 @@ async fn relink(
     key: minhu_store::Idempotency,
 ) -> Result<pb::Case, DispatchError> {
     let dispatch = s.clone();
-    let event_type = if linking { pb::EventType::CasesLinked } else { pb::EventType::CasesUnlinked };
+    let event_type = if linking { EventKind::CasesLinked } else { EventKind::CasesUnlinked };
     s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let now = w.now();

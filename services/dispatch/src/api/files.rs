@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::{BoxStream, Dispatch, Entry, caller, convert, readable_case, uuid, RPCS, write};
 use crate::{
+    domain::events::EventKind,
     domain::{
         access,
         files::{self, ContentError, FileSpec, Receiving},
@@ -125,7 +126,7 @@ pub(super) async fn upload_attachment(
             state::require_open(row.case.state)?;
             attachments::insert(tx, &attachment, &content).await?;
             let entry = Entry {
-                event_type: pb::EventType::AttachmentAdded,
+                event_type: EventKind::AttachmentAdded,
                 call_id: None,
                 department_id: department_of(&p),
                 before: json!({}),

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{Dispatch, Entry, caller, cases::present, convert, readable_case, require_street, uuid, RPCS, write};
 use crate::{
+    domain::events::EventKind,
     deadlines as scheduled,
     domain::{
         Refusal, access,
@@ -139,7 +140,7 @@ pub(super) async fn record_consultation(
             });
             let after = json!({"consultation": consultation, "case": {"state": next}});
             let entry = Entry {
-                event_type: pb::EventType::ConsultationRecorded,
+                event_type: EventKind::ConsultationRecorded,
                 call_id: None,
                 department_id: String::new(),
                 before,
@@ -160,7 +161,7 @@ pub(super) async fn record_consultation(
                     window: Some(convert::range_pb(t.window_start, t.window_end)),
                 });
                 let entry = Entry {
-                    event_type: pb::EventType::TaskCreated,
+                    event_type: EventKind::TaskCreated,
                     call_id: Some(t.call_id),
                     department_id: t.department_id.clone(),
                     before: json!({}),
@@ -283,7 +284,7 @@ pub(super) async fn report_progress(
                 progress_report_id: note.id.to_string(),
             });
             let entry = Entry {
-                event_type: pb::EventType::ProgressReported,
+                event_type: EventKind::ProgressReported,
                 call_id: Some(task.call_id),
                 department_id: task.department_id.clone(),
                 before: json!({}),
@@ -349,7 +350,7 @@ pub(super) async fn submit_feedback(
             });
             let after = json!({"task": {"id": id, "state": task.state}, "feedback": feedback});
             let entry = Entry {
-                event_type: pb::EventType::FeedbackSubmitted,
+                event_type: EventKind::FeedbackSubmitted,
                 call_id: Some(task.call_id),
                 department_id: task.department_id.clone(),
                 before,
@@ -439,7 +440,7 @@ pub(super) async fn review_feedback(
             }
             let (event_type, payload) = match decision {
                 ReviewDecision::Accept => (
-                    pb::EventType::TaskCompleted,
+                    EventKind::TaskCompleted,
                     Payload::TaskCompleted(pb::TaskCompleted {
                         task_id: task_id.to_string(),
                         feedback_id: id.to_string(),
@@ -451,7 +452,7 @@ pub(super) async fn review_feedback(
                     }),
                 ),
                 ReviewDecision::Return => (
-                    pb::EventType::FeedbackReturned,
+                    EventKind::FeedbackReturned,
                     Payload::FeedbackReturned(pb::FeedbackReturned {
                         task_id: task_id.to_string(),
                         feedback_id: id.to_string(),
@@ -540,7 +541,7 @@ pub(super) async fn submit_case_report(
             row.case.state = next;
             let payload = Payload::CaseReportSubmitted(pb::CaseReportSubmitted { department_ids: with_tasks });
             let entry = Entry {
-                event_type: pb::EventType::CaseReportSubmitted,
+                event_type: EventKind::CaseReportSubmitted,
                 call_id: None,
                 department_id: String::new(),
                 before,
@@ -615,7 +616,7 @@ pub(super) async fn record_callback(
                 reporter_satisfaction: callback.reporter_satisfaction.map_or(0, convert::satisfaction_pb),
             });
             let entry = Entry {
-                event_type: pb::EventType::CallbackRecorded,
+                event_type: EventKind::CallbackRecorded,
                 call_id: None,
                 department_id: String::new(),
                 before,
@@ -698,7 +699,7 @@ pub(super) async fn rate_department(
                 ..Default::default()
             });
             let entry = Entry {
-                event_type: pb::EventType::RatingGiven,
+                event_type: EventKind::RatingGiven,
                 call_id: None,
                 department_id,
                 before,
@@ -833,7 +834,7 @@ pub(super) async fn require_rectification(
             });
             let actor = convert::actor(&p);
             let entry = Entry {
-                event_type: pb::EventType::RectificationRequired,
+                event_type: EventKind::RectificationRequired,
                 call_id: Some(call_id),
                 department_id: department_id.clone(),
                 before,
@@ -848,7 +849,7 @@ pub(super) async fn require_rectification(
                 window: Some(convert::range_pb(now, due)),
             });
             let entry = Entry {
-                event_type: pb::EventType::TaskCreated,
+                event_type: EventKind::TaskCreated,
                 call_id: Some(call_id),
                 department_id,
                 before: json!({}),
@@ -920,7 +921,7 @@ pub(super) async fn rerate_department(
                 superseded_satisfaction: convert::satisfaction_pb(old.satisfaction),
                 rectification_id: rect.id.to_string(),
             });
-            let entry = Entry { event_type: pb::EventType::RatingReplaced, call_id: None, department_id, before, after: json!({"rating": rating, "rectification": {"id": rect.id, "state": rect.state}}), payload };
+            let entry = Entry { event_type: EventKind::RatingReplaced, call_id: None, department_id, before, after: json!({"rating": rating, "rectification": {"id": rect.id, "state": rect.state}}), payload };
             w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::rating_pb(&rating))
         })
@@ -988,7 +989,7 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
             });
             let after = json!({"case": {"state": next, "close_summary": row.case.close_summary}});
             let entry = Entry {
-                event_type: pb::EventType::CaseClosed,
+                event_type: EventKind::CaseClosed,
                 call_id: None,
                 department_id: String::new(),
                 before,

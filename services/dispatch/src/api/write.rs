@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use minhu_deadlines::NewDeadline;
-use minhu_proto::dispatch::v1::{self as pb, event::Payload};
+use minhu_proto::dispatch::v1::event::Payload;
 use minhu_store::{Idempotency, TxFuture};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -25,22 +25,25 @@ use uuid::Uuid;
 
 use super::Dispatch;
 use crate::{
-    deadlines::Staged,
-    domain::model::{Actor, Case},
+    deadlines::{self, Staged},
+    domain::{
+        events::{DeadlineEffect, Decision, EventKind},
+        model::{Actor, Call, Case},
+    },
     error::DispatchError,
     escalation,
-    events::encode,
+    events::{self, encode},
     store::{
         cases as case_store,
         journal::{self, Change},
     },
 };
 
-/// One change to journal: its event, the call and department it concerns, the records
+/// One change to journal: its kind, the call and department it concerns, the records
 /// before and after, and the event's details.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) event_type: pb::EventType,
+    pub(crate) event_type: EventKind,
     pub(crate) call_id: Option<Uuid>,
     pub(crate) department_id: String,
     pub(crate) before: Value,
@@ -88,6 +91,46 @@ impl Write {
         self.staged.cancel_case(tx, case_id).await
     }
 
+    /// A call's change that its aggregate decided: its deadline effects staged, the case
+    /// settled and saved, its event kept for the journal.
+    pub(crate) async fn decide(
+        &self,
+        tx: &mut PgConnection,
+        case: &mut Case,
+        actor: &Actor,
+        call: &Call,
+        decision: Decision,
+    ) -> Result<(), DispatchError> {
+        for effect in &decision.deadlines {
+            match *effect {
+                DeadlineEffect::Schedule { kind, subject, due } => {
+                    self.schedule(tx, deadlines::firing(kind, subject, due, self.now)).await?;
+                }
+                DeadlineEffect::Cancel { kind, subject } => self.cancel(tx, deadlines::kind_name(kind), subject).await?,
+            }
+        }
+        self.settle(tx, case).await?;
+        let event = &decision.event;
+        let entry = Entry {
+            event_type: event.kind(),
+            call_id: Some(call.id),
+            department_id: call.department_id.clone(),
+            before: event.before(),
+            after: event.after(case.overdue),
+            payload: events::call_payload(event),
+        };
+        self.journal(case, actor, entry);
+        Ok(())
+    }
+
+    /// Applies the automatic transitions of `case` (locked) and saves it.
+    async fn settle(&self, tx: &mut PgConnection, case: &mut Case) -> Result<(), DispatchError> {
+        escalation::settle(tx, case).await?;
+        case.update_time = self.now;
+        case_store::update(tx, case, None).await?;
+        Ok(())
+    }
+
     /// A change of `case` (locked): applies the automatic transitions, saves the case and
     /// keeps the entry for the journal.
     pub(crate) async fn record(
@@ -97,9 +140,7 @@ impl Write {
         actor: &Actor,
         entry: Entry,
     ) -> Result<(), DispatchError> {
-        escalation::settle(tx, case).await?;
-        case.update_time = self.now;
-        case_store::update(tx, case, None).await?;
+        self.settle(tx, case).await?;
         self.journal(case, actor, entry);
         Ok(())
     }
@@ -111,7 +152,7 @@ impl Write {
             street_id: case.street_id.clone(),
             call_id: entry.call_id,
             department_id: entry.department_id,
-            event_type: entry.event_type.as_str_name(),
+            event_type: entry.event_type.as_str(),
             actor: actor.clone(),
             occur_time: self.now,
             case_state: case.state,

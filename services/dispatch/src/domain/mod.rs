@@ -4,7 +4,9 @@
 //! of its arguments and is unit tested without a database.
 
 pub mod access;
+pub mod call;
 pub mod deadlines;
+pub mod events;
 pub mod files;
 pub mod geo;
 pub mod model;
