@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         deadlines::passed,
-        model::{Actor, CheckInStatus, RectificationState},
+        model::{Actor, CallState, CheckInStatus, RectificationState, TaskKind, TaskState},
         state,
     },
     error::DispatchError,
@@ -27,26 +27,27 @@ use crate::{
     },
 };
 
-/// Recomputes the automatic transitions of a case and returns its (possibly new) state.
+/// Recomputes the automatic transitions of a case and returns its (possibly new) state:
+/// three statements, one per kind of child, whatever the case holds.
 pub async fn settle(
     tx: &mut PgConnection,
     case: &mut crate::domain::model::Case,
 ) -> Result<crate::domain::model::CaseState, sqlx::Error> {
-    let calls = calls::of_case(tx, case.id).await?;
-    let tasks = tasks::of_case(tx, case.id).await?;
+    let calls = calls::states_of_case(tx, case.id).await?;
+    let tasks = tasks::bare_of_case(tx, case.id).await?;
     let rects = closing::rectifications(tx, case.id).await?;
-    let active: Vec<_> = calls.iter().filter(|c| c.state != crate::domain::model::CallState::Withdrawn).collect();
-    let regular: Vec<_> = tasks.iter().filter(|t| t.kind == crate::domain::model::TaskKind::Regular).collect();
+    let active: Vec<_> = calls.iter().filter(|(state, _)| *state != CallState::Withdrawn).collect();
+    let regular: Vec<_> = tasks.iter().filter(|t| t.kind == TaskKind::Regular).collect();
     let facts = state::CaseFacts {
         active_calls: active.len(),
-        gathered_calls: active.iter().filter(|c| c.state.is_signed() && c.check_in_closed).count(),
+        gathered_calls: active.iter().filter(|(state, closed)| state.is_signed() && *closed).count(),
         tasks: regular.len(),
         open_tasks: regular.iter().filter(|t| t.is_open()).count(),
         open_rectifications: rects.iter().filter(|r| r.state != RectificationState::Closed).count(),
     };
     case.state = state::settle(case.state, facts);
-    case.overdue = active.iter().any(|c| c.state == crate::domain::model::CallState::SignOverdue)
-        || tasks.iter().any(|t| t.overdue && t.state != crate::domain::model::TaskState::Accepted)
+    case.overdue = active.iter().any(|(state, _)| *state == CallState::SignOverdue)
+        || tasks.iter().any(|t| t.overdue && t.state != TaskState::Accepted)
         || rects
             .iter()
             .any(|r| r.overdue && !matches!(r.state, RectificationState::Accepted | RectificationState::Closed));
