@@ -120,16 +120,16 @@ pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<
             ..Default::default()
         });
         changes.push(Change {
-                case_id,
-                street_id: call.street_id.clone(),
-                call_id: Some(call.id),
-                department_id: call.department_id.clone(),
-                event_type: pb::EventType::CheckInAbsent.as_str_name(),
-                actor: actor.clone(),
-                occur_time: now,
-                case_state: row.case.state,
-                before: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Pending}}),
-                after: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Absent}}),
+            case_id,
+            street_id: call.street_id.clone(),
+            call_id: Some(call.id),
+            department_id: call.department_id.clone(),
+            event_type: pb::EventType::CheckInAbsent.as_str_name(),
+            actor: actor.clone(),
+            occur_time: now,
+            case_state: row.case.state,
+            before: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Pending}}),
+            after: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Absent}}),
             payload: encode(payload),
         });
     }
@@ -154,16 +154,16 @@ pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<
         signed_on_time: call.state.is_signed() && !call.signed_late,
     });
     changes.push(Change {
-            case_id,
-            street_id: call.street_id.clone(),
-            call_id: Some(call.id),
-            department_id: call.department_id.clone(),
-            event_type: pb::EventType::CheckInClosed.as_str_name(),
-            actor,
-            occur_time: now,
-            case_state: row.case.state,
-            before: json!({"call": {"id": call.id, "check_in_closed": false}, "case": {"state": before_state}}),
-            after: json!({"call": {"id": call.id, "check_in_closed": true, "shortfall_count": call.shortfall_count},
+        case_id,
+        street_id: call.street_id.clone(),
+        call_id: Some(call.id),
+        department_id: call.department_id.clone(),
+        event_type: pb::EventType::CheckInClosed.as_str_name(),
+        actor,
+        occur_time: now,
+        case_state: row.case.state,
+        before: json!({"call": {"id": call.id, "check_in_closed": false}, "case": {"state": before_state}}),
+        after: json!({"call": {"id": call.id, "check_in_closed": true, "shortfall_count": call.shortfall_count},
                           "case": {"state": row.case.state}}),
         payload: encode(payload),
     });

@@ -5,10 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use minhu_proto::dispatch::v1::{self as pb, event::Payload};
 use prost::Message as _;
 
-use crate::domain::{
-    events::CallEvent,
-    model::CaseState,
-};
+use crate::domain::{events::CallEvent, model::CaseState};
 
 /// Timestamp of a time.
 pub fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {

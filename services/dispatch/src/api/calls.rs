@@ -13,15 +13,14 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Dispatch, Entry, caller, cases::present, convert, readable_case, require_street, uuid, RPCS, write};
+use super::{Dispatch, Entry, RPCS, caller, cases::present, convert, readable_case, require_street, uuid, write};
 use crate::{
-    domain::events::EventKind,
     deadlines as scheduled,
+    domain::events::EventKind,
     domain::{
         Refusal,
         access::{self, Audience},
-        deadlines,
-        geo,
+        deadlines, geo,
         model::{Call, CallState, PersonRef, Place, StaffRequirement},
         state,
     },
@@ -105,8 +104,13 @@ pub(super) async fn start_call(
         v.required_text(&f("report_place.address"), &place.address, 300);
         let report = convert::time(c.report_time.as_ref());
         v.check(report.is_some(), &f("report_time"), "is required");
-        let beyond = |t: Option<&prost_types::Timestamp>| convert::time(t).is_some_and(|t| !deadlines::within_horizon(now, t));
-        for (name, t) in [("report_time", &c.report_time), ("sign_deadline", &c.sign_deadline), ("check_in_close_time", &c.check_in_close_time)] {
+        let beyond =
+            |t: Option<&prost_types::Timestamp>| convert::time(t).is_some_and(|t| !deadlines::within_horizon(now, t));
+        for (name, t) in [
+            ("report_time", &c.report_time),
+            ("sign_deadline", &c.sign_deadline),
+            ("check_in_close_time", &c.check_in_close_time),
+        ] {
             v.check(!beyond(t.as_ref()), &f(name), "must be within a year");
         }
         if let Some(report) = report.filter(|r| deadlines::within_horizon(now, *r)) {

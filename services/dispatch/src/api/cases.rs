@@ -7,11 +7,11 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Dispatch, Entry, caller, convert, readable_case, require_street, uuid, RPCS, write};
+use super::{Dispatch, Entry, RPCS, caller, convert, readable_case, require_street, uuid, write};
 use crate::{
-    domain::events::EventKind,
     clients::RosterFailure,
     crypto::ReporterCipher,
+    domain::events::EventKind,
     domain::{
         access::{self, Audience},
         files, geo,
@@ -23,8 +23,7 @@ use crate::{
     store::{
         Scope, attachments,
         cases::{self, CaseQuery, CaseRow},
-        closing, is_unique_violation,
-        tasks,
+        closing, is_unique_violation, tasks,
     },
 };
 
@@ -38,7 +37,7 @@ pub(super) async fn case_pb(
     audience: &Audience,
 ) -> Result<pb::Case, DispatchError> {
     let c = &row.case;
-    let reporter = cipher.open(c.id, &row.reporter_sealed).map_err(|e| DispatchError::internal(e))?;
+    let reporter = cipher.open(c.id, &row.reporter_sealed).map_err(DispatchError::internal)?;
     let (shown, masked) = privacy::present(&reporter, access::reporter_view(p, audience));
     let related = cases::related(conn, c.id).await?;
     let files = attachments::intake_files(conn, c.id).await?;
@@ -203,7 +202,8 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
             }
             let mut related = Vec::new();
             if let Some(here) = case.place.location {
-                let candidates = cases::repeat_candidates(tx, &case.street_id, &case.category, repeats::since(now)).await?;
+                let candidates =
+                    cases::repeat_candidates(tx, &case.street_id, &case.category, repeats::since(now)).await?;
                 for other in repeats::of(case.id, here, candidates) {
                     cases::link(tx, case.id, other, now).await?;
                     related.push(other.to_string());

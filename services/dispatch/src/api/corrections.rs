@@ -10,10 +10,10 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Dispatch, Entry, caller, cases::present, convert, readable_case, uuid, RPCS, write};
+use super::{Dispatch, Entry, RPCS, caller, cases::present, convert, readable_case, uuid, write};
 use crate::{
-    domain::events::EventKind,
     clients::RosterFailure,
+    domain::events::EventKind,
     domain::{
         access, geo,
         model::{Place, Reporter},
@@ -159,7 +159,7 @@ pub(super) async fn update_case(s: &Dispatch, r: Request<pb::UpdateCaseRequest>)
             changes.apply("grid_id", &mut c.grid_id, patch.grid_id);
             if let Some(new) = patch.reporter {
                 let cipher = &dispatch.d.cipher;
-                let old = cipher.open(id, &row.reporter_sealed).map_err(|e| DispatchError::internal(e))?;
+                let old = cipher.open(id, &row.reporter_sealed).map_err(DispatchError::internal)?;
                 if new != old {
                     // Personal data enters the trail only as a digest.
                     changes.before.insert("reporter_digest".into(), json!(cipher.digest(&old)));

@@ -19,7 +19,7 @@ use sqlx::PgConnection;
 use tonic::{Request, Streaming};
 use uuid::Uuid;
 
-use super::{BoxStream, Dispatch, Entry, caller, convert, readable_case, uuid, RPCS, write};
+use super::{BoxStream, Dispatch, Entry, RPCS, caller, convert, readable_case, uuid, write};
 use crate::{
     domain::events::EventKind,
     domain::{
@@ -181,14 +181,20 @@ pub(super) async fn download_attachment(
     let attachment = readable_attachment(&mut conn, &p, id).await?;
     let size = attachment.file.size_bytes;
     if req.offset > size {
-        return Err(minhu_grpc::ApiError::OutOfRange(format!("offset {} is beyond the file's {size} bytes", req.offset)).into());
+        return Err(minhu_grpc::ApiError::OutOfRange(format!(
+            "offset {} is beyond the file's {size} bytes",
+            req.offset
+        ))
+        .into());
     }
     // The whole content is re-hashed even when resuming: a partial range cannot be
     // checked against the digest on its own.
     let content = attachments::content(&mut conn, id).await?;
     drop(conn);
     let content = content.filter(|c| files::intact(c, size, &attachment.file.sha256)).ok_or_else(|| {
-        minhu_grpc::ApiError::DataLoss(format!("attachment {id}: the stored content no longer matches its size and digest"))
+        minhu_grpc::ApiError::DataLoss(format!(
+            "attachment {id}: the stored content no longer matches its size and digest"
+        ))
     })?;
     let chunk = s.d.attachments.max_chunk_bytes.max(1);
     let start = usize::try_from(req.offset).unwrap_or(usize::MAX).min(content.len());

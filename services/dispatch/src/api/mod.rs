@@ -4,12 +4,14 @@
 
 mod calls;
 mod cases;
+mod closing;
 mod convert;
 mod corrections;
 mod files;
+mod ratings;
 mod streams;
+mod tasks;
 mod watch;
-mod work;
 mod write;
 
 use std::{pin::Pin, sync::Arc};
@@ -173,55 +175,55 @@ impl DispatchService for Dispatch {
         &self,
         r: Request<pb::RecordConsultationRequest>,
     ) -> Reply<pb::RecordConsultationResponse> {
-        reply(work::record_consultation(self, r)).await
+        reply(tasks::record_consultation(self, r)).await
     }
     async fn get_task(&self, r: Request<pb::GetTaskRequest>) -> Reply<pb::Task> {
-        reply(work::get_task(self, r)).await
+        reply(tasks::get_task(self, r)).await
     }
     async fn list_tasks(&self, r: Request<pb::ListTasksRequest>) -> Reply<pb::ListTasksResponse> {
-        reply(work::list_tasks(self, r)).await
+        reply(tasks::list_tasks(self, r)).await
     }
     async fn report_progress(&self, r: Request<pb::ReportProgressRequest>) -> Reply<pb::Task> {
-        reply(work::report_progress(self, r)).await
+        reply(tasks::report_progress(self, r)).await
     }
     async fn submit_feedback(&self, r: Request<pb::SubmitFeedbackRequest>) -> Reply<pb::Feedback> {
-        reply(work::submit_feedback(self, r)).await
+        reply(tasks::submit_feedback(self, r)).await
     }
     async fn review_feedback(&self, r: Request<pb::ReviewFeedbackRequest>) -> Reply<pb::Feedback> {
-        reply(work::review_feedback(self, r)).await
+        reply(tasks::review_feedback(self, r)).await
     }
     async fn submit_case_report(&self, r: Request<pb::SubmitCaseReportRequest>) -> Reply<pb::CaseReport> {
-        reply(work::submit_case_report(self, r)).await
+        reply(closing::submit_case_report(self, r)).await
     }
     async fn get_case_report(&self, r: Request<pb::GetCaseReportRequest>) -> Reply<pb::CaseReport> {
-        reply(work::get_case_report(self, r)).await
+        reply(closing::get_case_report(self, r)).await
     }
     async fn record_callback(&self, r: Request<pb::RecordCallbackRequest>) -> Reply<pb::Callback> {
-        reply(work::record_callback(self, r)).await
+        reply(closing::record_callback(self, r)).await
     }
     async fn rate_department(&self, r: Request<pb::RateDepartmentRequest>) -> Reply<pb::Rating> {
-        reply(work::rate_department(self, r)).await
+        reply(ratings::rate_department(self, r)).await
     }
     async fn list_ratings(&self, r: Request<pb::ListRatingsRequest>) -> Reply<pb::ListRatingsResponse> {
-        reply(work::list_ratings(self, r)).await
+        reply(ratings::list_ratings(self, r)).await
     }
     async fn require_rectification(&self, r: Request<pb::RequireRectificationRequest>) -> Reply<pb::Rectification> {
-        reply(work::require_rectification(self, r)).await
+        reply(ratings::require_rectification(self, r)).await
     }
     async fn get_rectification(&self, r: Request<pb::GetRectificationRequest>) -> Reply<pb::Rectification> {
-        reply(work::get_rectification(self, r)).await
+        reply(ratings::get_rectification(self, r)).await
     }
     async fn list_rectifications(
         &self,
         r: Request<pb::ListRectificationsRequest>,
     ) -> Reply<pb::ListRectificationsResponse> {
-        reply(work::list_rectifications(self, r)).await
+        reply(ratings::list_rectifications(self, r)).await
     }
     async fn rerate_department(&self, r: Request<pb::RerateDepartmentRequest>) -> Reply<pb::Rating> {
-        reply(work::rerate_department(self, r)).await
+        reply(ratings::rerate_department(self, r)).await
     }
     async fn close_case(&self, r: Request<pb::CloseCaseRequest>) -> Reply<pb::Case> {
-        reply(work::close_case(self, r)).await
+        reply(closing::close_case(self, r)).await
     }
     async fn list_trail_entries(&self, r: Request<pb::ListTrailEntriesRequest>) -> Reply<pb::ListTrailEntriesResponse> {
         reply(streams::list_trail_entries(self, r)).await

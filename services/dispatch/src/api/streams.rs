@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Request;
 
-use super::{BoxStream, Dispatch, caller, convert, readable_case, uuid, RPCS};
+use super::{BoxStream, Dispatch, RPCS, caller, convert, readable_case, uuid};
 use crate::{
     domain::{access, model::Actor},
     error::DispatchError,

@@ -23,7 +23,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 use uuid::Uuid;
 
-use super::{BoxStream, Dispatch, caller, cases::{case_pb, query, scope}, convert, readable_case, streams::event_pb, uuid};
+use super::{
+    BoxStream, Dispatch, caller,
+    cases::{case_pb, query, scope},
+    convert, readable_case,
+    streams::event_pb,
+    uuid,
+};
 use crate::{
     error::DispatchError,
     store::{Scope, calls, cases, journal, tasks},

@@ -106,7 +106,9 @@ impl Write {
                 DeadlineEffect::Schedule { kind, subject, due } => {
                     self.schedule(tx, deadlines::firing(kind, subject, due, self.now)).await?;
                 }
-                DeadlineEffect::Cancel { kind, subject } => self.cancel(tx, deadlines::kind_name(kind), subject).await?,
+                DeadlineEffect::Cancel { kind, subject } => {
+                    self.cancel(tx, deadlines::kind_name(kind), subject).await?
+                }
             }
         }
         self.settle(tx, case).await?;

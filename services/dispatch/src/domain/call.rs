@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{
     Refusal,
     deadlines::{self, CheckInOutcome, Timeliness},
-    events::{CallEvent, CallView, Decision, DeadlineEffect, DeadlineKind},
+    events::{CallEvent, CallView, DeadlineEffect, DeadlineKind, Decision},
     geo,
     model::{Actor, Call, CheckInStatus, Designation, GeoPoint, PersonRef},
     state,

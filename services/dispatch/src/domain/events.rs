@@ -92,18 +92,19 @@ pub struct CallView {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     /// 签收.
-    Signed { before: CallState, call: CallView, sign_deadline: DateTime<Utc>, signed_time: DateTime<Utc>, sign_duration: TimeDelta },
+    Signed {
+        before: CallState,
+        call: CallView,
+        sign_deadline: DateTime<Utc>,
+        signed_time: DateTime<Utc>,
+        sign_duration: TimeDelta,
+    },
     /// 签收超时.
     SignOverdue { before: CallState, call: CallView, sign_deadline: DateTime<Utc> },
     /// 拟定人选: the call before and after.
     Designated { before: Box<Call>, after: Box<Call>, replaced: bool },
     /// 报到, on time or late.
-    CheckedIn {
-        before: Box<Designation>,
-        after: Box<Designation>,
-        report_time: DateTime<Utc>,
-        lateness: TimeDelta,
-    },
+    CheckedIn { before: Box<Designation>, after: Box<Designation>, report_time: DateTime<Utc>, lateness: TimeDelta },
     /// 推送群众联系方式.
     ContactShared { call: Uuid },
     /// 到位不作为.

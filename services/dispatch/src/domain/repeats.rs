@@ -21,7 +21,10 @@ pub fn since(now: DateTime<Utc>) -> DateTime<Utc> {
 /// Of the candidates (same street and category, recent enough, with their places), the
 /// cases that `case` at `here` repeats.
 pub fn of(case: Uuid, here: GeoPoint, candidates: Vec<(Uuid, GeoPoint)>) -> impl Iterator<Item = Uuid> {
-    candidates.into_iter().filter(move |(other, at)| *other != case && geo::distance_meters(here, *at) <= RADIUS_M).map(|c| c.0)
+    candidates
+        .into_iter()
+        .filter(move |(other, at)| *other != case && geo::distance_meters(here, *at) <= RADIUS_M)
+        .map(|c| c.0)
 }
 
 #[cfg(test)]

@@ -97,12 +97,11 @@ pub async fn of_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Vec<Call>
         return Ok(calls);
     }
     let ids: Vec<Uuid> = calls.iter().map(|c| c.id).collect();
-    let designations: Vec<(Uuid, Json<Designation>)> = sqlx::query_as(
-        "SELECT call_id, doc FROM designations WHERE call_id = ANY($1) ORDER BY call_id, position",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let designations: Vec<(Uuid, Json<Designation>)> =
+        sqlx::query_as("SELECT call_id, doc FROM designations WHERE call_id = ANY($1) ORDER BY call_id, position")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
     for (call_id, doc) in designations {
         if let Some(call) = calls.iter_mut().find(|c| c.id == call_id) {
             call.designations.push(doc.0);

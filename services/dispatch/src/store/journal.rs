@@ -72,12 +72,12 @@ pub async fn record_all(tx: &mut PgConnection, changes: Vec<Change>) -> Result<V
     }
     let mut heads: HashMap<Uuid, (i64, String)> = HashMap::new();
     for change in &changes {
-        if !heads.contains_key(&change.case_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = heads.entry(change.case_id) {
             let head: (i64, String) = sqlx::query_as("SELECT trail_length, trail_head FROM cases WHERE id = $1")
                 .bind(change.case_id)
                 .fetch_one(&mut *tx)
                 .await?;
-            heads.insert(change.case_id, head);
+            slot.insert(head);
         }
     }
     // Taken last and held to commit: sequences become visible in order, without gaps.

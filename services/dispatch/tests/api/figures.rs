@@ -11,7 +11,10 @@ async fn statements<F: Future>(app: &TestApp, rpc: F) -> (F::Output, i64, Vec<(S
     let url = std::env::var("MINHU_TEST_DATABASE_URL").expect("MINHU_TEST_DATABASE_URL");
     let mut admin = PgConnection::connect(&url).await.unwrap();
     let (db,): (sqlx::postgres::types::Oid,) =
-        sqlx::query_as("SELECT oid FROM pg_database WHERE datname = current_database()").fetch_one(&app.pool).await.unwrap();
+        sqlx::query_as("SELECT oid FROM pg_database WHERE datname = current_database()")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     sqlx::query("SELECT pg_stat_statements_reset(0, $1, 0)").bind(db).execute(&mut admin).await.unwrap();
     let out = rpc.await;
     let rows: Vec<(String, i64)> = sqlx::query_as(

@@ -115,7 +115,6 @@ async fn an_unknown_urgency_is_invalid_on_create_and_on_update_and_writes_nothin
             case: Some(changed),
             update_mask: Some(prost_types::FieldMask { paths: vec!["urgency".into()] }),
             request_id: request_id(),
-            ..Default::default()
         })
         .await
         .unwrap_err();
