@@ -210,6 +210,13 @@ fn up(args: Vec<OsString>) -> Result<ExitCode> {
     // caller configured real keys.
     if std::env::var_os("MINHU_AUTH_DEV").is_none() && std::env::var_os("MINHU_JWT_ISSUER").is_none() {
         suite.env("MINHU_AUTH_DEV", "true");
+        // Development tokens are public: serve them on this machine only, unless told.
+        for (service, port) in [("ROSTER", 50051), ("DISPATCH", 50052), ("APPRAISAL", 50053), ("PERSONNEL", 50054), ("CONSULTATION", 50055)] {
+            let var = format!("MINHU_{service}_LISTEN_ADDR");
+            if std::env::var_os(&var).is_none() {
+                suite.env(var, format!("127.0.0.1:{port}"));
+            }
+        }
     }
     for (var, url) in database_urls(&infra) {
         suite.env(var, url);

@@ -100,8 +100,9 @@ pub enum Role {
 pub struct Claims {
     /// Issuer; must equal the configured one.
     pub iss: String,
-    /// Audience; must equal the configured one.
-    pub aud: String,
+    /// Audience: `minhu` for people (every service accepts it), the called service's own
+    /// (`minhu-roster`) for a service identity.
+    pub aud: Audience,
     /// The person id in the roster, or the service name.
     pub sub: String,
     /// Display name, for the trail.
@@ -111,11 +112,49 @@ pub struct Claims {
     pub exp: i64,
     /// Issued at, seconds since the epoch.
     pub iat: i64,
+    /// Not valid before, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Roles granted.
     pub roles: Vec<Role>,
     /// Organisation acted for.
     pub org: Organization,
 }
+
+/// A token's `aud`: one audience or several (RFC 7519 allows both).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// `"aud": "minhu"`.
+    One(String),
+    /// `"aud": ["minhu-roster", "minhu-dispatch"]`.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `audience` is among them.
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(a) => a == audience,
+            Self::Many(all) => all.iter().any(|a| a == audience),
+        }
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(audience: &str) -> Self {
+        Self::One(audience.to_owned())
+    }
+}
+
+/// The audience of each Minhu service: what a service identity's token must name to call it.
+pub const SERVICE_AUDIENCES: [&str; 5] =
+    ["minhu-roster", "minhu-dispatch", "minhu-appraisal", "minhu-personnel", "minhu-consultation"];
+
+/// The largest bearer token read; anything longer is refused before it is parsed.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The most clock skew a configuration may tolerate on `exp` and `nbf`.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
 
 /// An authenticated caller, as handlers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +227,22 @@ impl Principal {
     }
 }
 
+/// A key that verifies tokens, with the key id (`kid`) tokens signed by it name.
+#[derive(Clone, Debug)]
+pub struct KeyEntry {
+    /// The `kid` of tokens it verifies; `None` for a key configured without one (then
+    /// tokens without a `kid` are tried against it).
+    pub kid: Option<String>,
+    /// The key.
+    pub key: VerificationKey,
+}
+
+impl From<VerificationKey> for KeyEntry {
+    fn from(key: VerificationKey) -> Self {
+        Self { kid: None, key }
+    }
+}
+
 /// A key that verifies tokens.
 #[derive(Clone)]
 pub enum VerificationKey {
@@ -199,6 +254,8 @@ pub enum VerificationKey {
     Es256Pem(String),
     /// Ed25519 public key in PEM, for EdDSA.
     EdDsaPem(String),
+    /// One JWK (JSON) of a configured JWK Set; its `alg` says which algorithm.
+    Jwk(String),
 }
 
 impl fmt::Debug for VerificationKey {
@@ -209,6 +266,7 @@ impl fmt::Debug for VerificationKey {
             Self::Rs256Pem(_) => "Rs256Pem(..)",
             Self::Es256Pem(_) => "Es256Pem(..)",
             Self::EdDsaPem(_) => "EdDsaPem(..)",
+            Self::Jwk(_) => "Jwk(..)",
         })
     }
 }
@@ -218,11 +276,11 @@ impl fmt::Debug for VerificationKey {
 pub struct AuthConfig {
     /// Expected `iss`.
     pub issuer: String,
-    /// Expected `aud`.
+    /// The audience of people's tokens (`minhu`), accepted by every service.
     pub audience: String,
-    /// Accepted keys; several allow rotation.
-    pub keys: Vec<VerificationKey>,
-    /// Clock skew tolerated on `exp`.
+    /// Accepted keys; several (each with its `kid`) allow overlapping rotation.
+    pub keys: Vec<KeyEntry>,
+    /// Clock skew tolerated on `exp` and `nbf`, at most [`MAX_LEEWAY`].
     pub leeway: Duration,
 }
 
@@ -239,7 +297,7 @@ impl AuthConfig {
         Self {
             issuer: DEV_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
-            keys: vec![VerificationKey::Hs256(DEV_SECRET.to_vec())],
+            keys: vec![VerificationKey::Hs256(DEV_SECRET.to_vec()).into()],
             leeway: Duration::from_secs(30),
         }
     }
@@ -251,9 +309,15 @@ impl AuthConfig {
 pub struct KeyError(#[from] jsonwebtoken::errors::Error);
 
 /// Verifies bearer tokens and turns them into principals.
+///
+/// A person's token names the shared audience (`minhu`); a service identity's token must
+/// name the audience of the service it calls ([`SERVICE_AUDIENCES`]), so a token one service
+/// holds for the roster opens nothing else. A server built with [`Authenticator::new`]
+/// accepts no service identities at all; [`Authenticator::for_service`] those addressed to it.
 #[derive(Clone)]
 pub struct Authenticator {
-    keys: Arc<Vec<(DecodingKey, Validation)>>,
+    keys: Arc<Vec<(Option<String>, DecodingKey, Validation)>>,
+    service_audience: Option<&'static str>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -263,38 +327,90 @@ impl fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Loads the keys of `config`.
+    /// Loads the keys of `config`, for a server that accepts people's tokens only.
     pub fn new(config: &AuthConfig) -> Result<Self, KeyError> {
+        Self::build(config, None)
+    }
+
+    /// Loads the keys of `config`, for the service whose audience is `audience`
+    /// (`minhu-roster`): it also accepts service identities addressed to it.
+    pub fn for_service(config: &AuthConfig, audience: &'static str) -> Result<Self, KeyError> {
+        Self::build(config, Some(audience))
+    }
+
+    fn build(config: &AuthConfig, service_audience: Option<&'static str>) -> Result<Self, KeyError> {
         let keys = config
             .keys
             .iter()
-            .map(|key| {
+            .map(|KeyEntry { kid, key }| {
                 let (decoding, algorithm) = match key {
                     VerificationKey::Hs256(secret) => (DecodingKey::from_secret(secret), Algorithm::HS256),
                     VerificationKey::Rs256Pem(pem) => (DecodingKey::from_rsa_pem(pem.as_bytes())?, Algorithm::RS256),
                     VerificationKey::Es256Pem(pem) => (DecodingKey::from_ec_pem(pem.as_bytes())?, Algorithm::ES256),
                     VerificationKey::EdDsaPem(pem) => (DecodingKey::from_ed_pem(pem.as_bytes())?, Algorithm::EdDSA),
+                    VerificationKey::Jwk(json) => {
+                        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(json)
+                            .map_err(|e| jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::Json(e.into())))?;
+                        // The algorithm comes from the key, never from a token.
+                        let algorithm = jwk
+                            .common
+                            .key_algorithm
+                            .ok_or(jsonwebtoken::errors::ErrorKind::MissingAlgorithm)
+                            .map_err(jsonwebtoken::errors::Error::from)
+                            .and_then(Algorithm::try_from)?;
+                        (DecodingKey::from_jwk(&jwk)?, algorithm)
+                    }
                 };
                 let mut validation = Validation::new(algorithm);
                 validation.set_issuer(&[&config.issuer]);
-                validation.set_audience(&[&config.audience]);
+                let audiences: Vec<&str> = std::iter::once(config.audience.as_str()).chain(service_audience).collect();
+                validation.set_audience(&audiences);
                 validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-                validation.leeway = config.leeway.as_secs();
-                Ok((decoding, validation))
+                validation.validate_nbf = true;
+                validation.leeway = config.leeway.min(MAX_LEEWAY).as_secs();
+                Ok((kid.clone(), decoding, validation))
             })
             .collect::<Result<Vec<_>, jsonwebtoken::errors::Error>>()?;
-        Ok(Self { keys: Arc::new(keys) })
+        Ok(Self { keys: Arc::new(keys), service_audience })
     }
 
     /// Verifies `token` and returns its principal, or UNAUTHENTICATED saying why.
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(ApiError::Unauthenticated(format!("token longer than {MAX_TOKEN_BYTES} bytes")));
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| ApiError::Unauthenticated(format!("malformed token: {e}")))?;
+        // A `kid` selects its key, and only that one: an unknown id is refused, not tried
+        // against every key; a token without one is tried against the keys without one.
+        let candidates: Vec<_> = self
+            .keys
+            .iter()
+            .filter(|(kid, _, v)| kid.as_deref() == header.kid.as_deref() && v.algorithms.contains(&header.alg))
+            .collect();
+        if candidates.is_empty() && header.kid.is_some() && !self.keys.iter().any(|(kid, ..)| *kid == header.kid) {
+            return Err(ApiError::Unauthenticated("token signed with an unknown key id".into()));
+        }
         let mut last_error = None;
-        for (key, validation) in self.keys.iter().filter(|(_, v)| v.algorithms.contains(&header.alg)) {
+        for (_, key, validation) in candidates {
             match jsonwebtoken::decode::<Claims>(token, key, validation) {
                 Ok(data) => {
                     let claims = data.claims;
+                    if claims.roles.contains(&Role::Service) {
+                        match self.service_audience {
+                            Some(own) if claims.aud.contains(own) => {}
+                            Some(own) => {
+                                return Err(ApiError::Unauthenticated(format!(
+                                    "a service identity's token must be issued for this service (aud `{own}`)"
+                                )));
+                            }
+                            None => {
+                                return Err(ApiError::Unauthenticated(
+                                    "this service accepts no service identities".into(),
+                                ));
+                            }
+                        }
+                    }
                     return Ok(Principal {
                         subject: claims.sub,
                         name: claims.name,
@@ -369,18 +485,24 @@ impl TokenIssuer {
         Self::hs256(DEV_ISSUER, DEFAULT_AUDIENCE, DEV_SECRET)
     }
 
-    /// Claims for `principal` valid for `ttl` from now.
+    /// Claims for `principal` valid for `ttl` from now, for the issuer's audience.
     pub fn claims(&self, principal: &Principal, ttl: Duration) -> Claims {
+        self.claims_for(principal, Audience::One(self.audience.clone()), ttl)
+    }
+
+    /// Claims for `principal` addressed to `audience`, valid for `ttl` from now.
+    pub fn claims_for(&self, principal: &Principal, audience: Audience, ttl: Duration) -> Claims {
         let now = chrono::Utc::now().timestamp();
         let mut roles: Vec<Role> = principal.roles.iter().copied().collect();
         roles.sort_by_key(|r| format!("{r:?}"));
         Claims {
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: audience,
             sub: principal.subject.clone(),
             name: principal.name.clone(),
             exp: now + ttl.as_secs() as i64,
             iat: now,
+            nbf: None,
             roles,
             org: principal.organization.clone(),
         }
@@ -396,6 +518,11 @@ impl TokenIssuer {
     pub fn issue(&self, principal: &Principal, ttl: Duration) -> String {
         self.sign(&self.claims(principal, ttl))
     }
+
+    /// A token for `principal` addressed to the service whose audience is `audience`.
+    pub fn issue_for(&self, principal: &Principal, audience: &str, ttl: Duration) -> String {
+        self.sign(&self.claims_for(principal, Audience::One(audience.to_owned()), ttl))
+    }
 }
 
 /// A client interceptor that adds a bearer token and the caller's trace context.
@@ -409,9 +536,11 @@ impl fmt::Debug for BearerToken {
 }
 
 impl BearerToken {
-    /// Wraps a signed token.
+    /// Wraps a signed token. A token that cannot travel as metadata (not visible ASCII) is
+    /// sent empty, so the server answers UNAUTHENTICATED instead of this process panicking.
     pub fn new(token: &str) -> Self {
-        Self(format!("Bearer {token}").parse().expect("a JWT is ASCII"))
+        let value = format!("Bearer {}", token.trim());
+        Self(value.parse().unwrap_or_else(|_| tonic::metadata::MetadataValue::from_static("Bearer")))
     }
 }
 
@@ -487,16 +616,18 @@ impl ServiceIdentity {
         Principal::new(self.name, [Role::Service], Organization::new(OrgKind::Service, self.name))
     }
 
-    /// The bearer token for the next call.
-    pub fn token(&self) -> String {
+    /// The bearer token for the next call to the service whose audience is `audience`
+    /// (a configured token was issued for that service already).
+    pub fn token_for(&self, audience: &str) -> String {
         match &self.token {
-            None => TokenIssuer::dev().issue(&self.principal(), Duration::from_secs(300)),
+            None => TokenIssuer::dev().issue_for(&self.principal(), audience, Duration::from_secs(300)),
             Some(token) => token.expose().clone(),
         }
     }
 
-    /// A client interceptor presenting this identity (and the caller's trace context).
-    pub fn bearer(&self) -> BearerToken {
-        BearerToken::new(&self.token())
+    /// A client interceptor presenting this identity to `audience` (and the caller's trace
+    /// context).
+    pub fn bearer_for(&self, audience: &str) -> BearerToken {
+        BearerToken::new(&self.token_for(audience))
     }
 }

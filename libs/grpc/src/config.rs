@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use crate::{
-    auth::{AuthConfig, DEFAULT_AUDIENCE, VerificationKey},
+    auth::{AuthConfig, DEFAULT_AUDIENCE, KeyEntry, MAX_LEEWAY, VerificationKey},
     server::ServerConfig,
 };
 
@@ -60,24 +60,74 @@ impl AuthConfig {
     ///   `MINHU_JWT_RS256_PUBLIC_KEY`, `MINHU_JWT_ES256_PUBLIC_KEY`, `MINHU_JWT_EDDSA_PUBLIC_KEY`
     ///   (PEM); `MINHU_JWT_AUDIENCE` defaults to `minhu`.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_listening(None)
+    }
+
+    /// As [`AuthConfig::from_env`], for a server listening on `listen`: development mode is
+    /// refused when real keys are configured too (one of the two is a mistake), and — unless
+    /// `MINHU_AUTH_DEV_ON_NETWORK=true` acknowledges it — when the server listens beyond
+    /// loopback, where anyone who can read this source could mint an admin token.
+    pub fn from_env_listening(listen: Option<SocketAddr>) -> Result<Self, ConfigError> {
+        const KEY_VARIABLES: [&str; 6] = [
+            "MINHU_JWT_HS256_SECRET",
+            "MINHU_JWT_RS256_PUBLIC_KEY",
+            "MINHU_JWT_ES256_PUBLIC_KEY",
+            "MINHU_JWT_EDDSA_PUBLIC_KEY",
+            "MINHU_JWT_JWKS",
+            "MINHU_JWT_ISSUER",
+        ];
         if parsed("MINHU_AUTH_DEV", false)? {
+            if let Some(real) = KEY_VARIABLES.iter().find(|v| optional(v).is_some()) {
+                return Err(ConfigError::new(
+                    "MINHU_AUTH_DEV",
+                    format!("is true while {real} is set: development tokens and real keys do not mix"),
+                ));
+            }
+            if let Some(addr) = listen
+                && !addr.ip().is_loopback()
+                && !parsed("MINHU_AUTH_DEV_ON_NETWORK", false)?
+            {
+                return Err(ConfigError::new(
+                    "MINHU_AUTH_DEV",
+                    format!(
+                        "is true but the server listens on {addr}, beyond loopback: development tokens are \
+                         public; set MINHU_AUTH_DEV_ON_NETWORK=true to accept that (never for a real district)"
+                    ),
+                ));
+            }
+            tracing::warn!(
+                "MINHU_AUTH_DEV=true: accepting DEVELOPMENT tokens signed with a key published in the source; \
+                 never run a real district like this"
+            );
             return Ok(Self::dev());
         }
-        let mut keys = Vec::new();
+        let mut keys: Vec<KeyEntry> = Vec::new();
         if let Some(secret) = optional("MINHU_JWT_HS256_SECRET") {
             if secret.len() < 32 {
                 return Err(ConfigError::new("MINHU_JWT_HS256_SECRET", "must be at least 32 bytes"));
             }
-            keys.push(VerificationKey::Hs256(secret.into_bytes()));
+            // A shared secret lets every holder mint any token: fine for one process, not
+            // for a district where each service would hold it.
+            if !parsed("MINHU_JWT_ALLOW_HS256", false)? {
+                return Err(ConfigError::new(
+                    "MINHU_JWT_HS256_SECRET",
+                    "is a shared secret every service could mint admin tokens with; use an RS256/ES256/EdDSA \
+                     public key, or set MINHU_JWT_ALLOW_HS256=true to accept the risk",
+                ));
+            }
+            keys.push(VerificationKey::Hs256(secret.into_bytes()).into());
         }
         if let Some(pem) = optional("MINHU_JWT_RS256_PUBLIC_KEY") {
-            keys.push(VerificationKey::Rs256Pem(pem));
+            keys.push(VerificationKey::Rs256Pem(pem).into());
         }
         if let Some(pem) = optional("MINHU_JWT_ES256_PUBLIC_KEY") {
-            keys.push(VerificationKey::Es256Pem(pem));
+            keys.push(VerificationKey::Es256Pem(pem).into());
         }
         if let Some(pem) = optional("MINHU_JWT_EDDSA_PUBLIC_KEY") {
-            keys.push(VerificationKey::EdDsaPem(pem));
+            keys.push(VerificationKey::EdDsaPem(pem).into());
+        }
+        if let Some(jwks) = optional("MINHU_JWT_JWKS") {
+            keys.extend(jwks_keys("MINHU_JWT_JWKS", &jwks)?);
         }
         if keys.is_empty() {
             return Err(ConfigError::new(
@@ -89,9 +139,42 @@ impl AuthConfig {
             issuer: required("MINHU_JWT_ISSUER")?,
             audience: optional("MINHU_JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
             keys,
-            leeway: Duration::from_secs(parsed("MINHU_JWT_LEEWAY_SECS", 30)?),
+            leeway: leeway()?,
         })
     }
+}
+
+fn leeway() -> Result<Duration, ConfigError> {
+    let leeway = Duration::from_secs(parsed("MINHU_JWT_LEEWAY_SECS", 30)?);
+    if leeway > MAX_LEEWAY {
+        return Err(ConfigError::new("MINHU_JWT_LEEWAY_SECS", format!("must be at most {}", MAX_LEEWAY.as_secs())));
+    }
+    Ok(leeway)
+}
+
+/// The keys of a JWK Set (RFC 7517, what identity providers publish), inline JSON or a file:
+/// each with its `kid`, so that old and new keys overlap during a rotation.
+fn jwks_keys(variable: &str, value: &str) -> Result<Vec<KeyEntry>, ConfigError> {
+    let value = value.trim();
+    let json = if value.starts_with('{') {
+        value.to_owned()
+    } else {
+        std::fs::read_to_string(value).map_err(|e| ConfigError::new(variable, format!("reading `{value}`: {e}")))?
+    };
+    let set: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| ConfigError::new(variable, format!("is not a JWK Set: {e}")))?;
+    let keys = set["keys"].as_array().ok_or_else(|| ConfigError::new(variable, "has no `keys` array"))?;
+    keys.iter()
+        .enumerate()
+        .map(|(i, jwk)| {
+            let kid = jwk["kid"]
+                .as_str()
+                .ok_or_else(|| ConfigError::new(variable, format!("keys[{i}] has no `kid`")))?
+                .to_owned();
+            let key = serde_json::to_string(jwk).unwrap_or_default();
+            Ok(KeyEntry { kid: Some(kid), key: VerificationKey::Jwk(key) })
+        })
+        .collect()
 }
 
 impl ServerConfig {

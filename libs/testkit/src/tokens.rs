@@ -3,11 +3,28 @@
 
 use std::time::Duration;
 
-use minhu_grpc::{OrgKind, Organization, Principal, Role, TokenIssuer, auth::BearerToken};
+use minhu_grpc::{
+    OrgKind, Organization, Principal, Role, TokenIssuer,
+    auth::{Audience, BearerToken},
+};
 
-/// A signed token for `principal`, valid for an hour.
+/// A signed token for `principal`, valid for an hour. People's tokens name the shared
+/// audience; a service's (test convenience) names every service's audience, so tests can
+/// call any service as it. Real service identities are issued for one service each
+/// ([`service_token_for`]).
 pub fn token(principal: &Principal) -> String {
-    TokenIssuer::dev().issue(principal, Duration::from_secs(3600))
+    let issuer = TokenIssuer::dev();
+    if principal.roles.contains(&Role::Service) {
+        let all = minhu_grpc::auth::SERVICE_AUDIENCES.iter().map(|a| (*a).to_owned()).collect();
+        issuer.sign(&issuer.claims_for(principal, Audience::Many(all), Duration::from_secs(3600)))
+    } else {
+        issuer.issue(principal, Duration::from_secs(3600))
+    }
+}
+
+/// A service identity's token for one service only (`minhu-roster`), as production issues them.
+pub fn service_token_for(name: &str, audience: &str) -> String {
+    TokenIssuer::dev().issue_for(&service(name), audience, Duration::from_secs(3600))
 }
 
 /// A client interceptor carrying a token for `principal`.

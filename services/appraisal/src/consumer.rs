@@ -14,7 +14,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use minhu_grpc::{OrgKind, Organization, Principal, Role, TokenIssuer, auth::BearerToken};
+use minhu_grpc::auth::BearerToken;
 use minhu_proto::dispatch::v1::{self as pb, dispatch_service_client::DispatchServiceClient, event::Payload};
 use sqlx::{PgConnection, PgPool};
 use tokio_stream::StreamExt as _;
@@ -167,31 +167,8 @@ pub async fn apply_committed(pool: &PgPool, event: &pb::Event) -> Result<Applied
     Ok(applied)
 }
 
-/// How appraisal identifies itself to dispatch.
-#[derive(Debug, Clone)]
-pub enum ServiceIdentity {
-    /// A development token signed per connection (`MINHU_AUTH_DEV`).
-    Dev,
-    /// A pre-issued token with the `service` role (`MINHU_APPRAISAL_SERVICE_TOKEN`).
-    Token(String),
-}
-
-impl ServiceIdentity {
-    /// The bearer token for the next connection.
-    pub fn bearer(&self) -> BearerToken {
-        match self {
-            Self::Dev => {
-                let me = Principal::new(
-                    "minhu-appraisal",
-                    [Role::Service],
-                    Organization::new(OrgKind::Service, "minhu-appraisal"),
-                );
-                BearerToken::new(&TokenIssuer::dev().issue(&me, Duration::from_secs(24 * 3600)))
-            }
-            Self::Token(token) => BearerToken::new(token),
-        }
-    }
-}
+/// How appraisal proves who it is to dispatch (the shared service identity).
+pub use minhu_grpc::ServiceIdentity;
 
 /// Where the feed comes from.
 #[derive(Debug, Clone)]
@@ -211,7 +188,7 @@ impl FeedSource {
         let channel = tonic::transport::Endpoint::from_shared(self.dispatch_url.clone())?
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
-        Ok(DispatchServiceClient::with_interceptor(channel, self.identity.bearer()).max_decoding_message_size(16 << 20))
+        Ok(DispatchServiceClient::with_interceptor(channel, self.identity.bearer_for("minhu-dispatch")).max_decoding_message_size(16 << 20))
     }
 }
 

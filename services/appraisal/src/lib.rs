@@ -63,8 +63,8 @@ impl Config {
         database.max_connections = parsed("MINHU_APPRAISAL_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_APPRAISAL_SERVICE_TOKEN") {
-            Some(token) => ServiceIdentity::Token(token),
-            None if dev => ServiceIdentity::Dev,
+            Some(token) => ServiceIdentity::with_token("minhu-appraisal", token),
+            None if dev => ServiceIdentity::dev("minhu-appraisal"),
             None => {
                 return Err(ConfigError::new(
                     "MINHU_APPRAISAL_SERVICE_TOKEN",
@@ -72,10 +72,11 @@ impl Config {
                 ));
             }
         };
+        let listen = listen_addr("MINHU_APPRAISAL_LISTEN_ADDR", "0.0.0.0:50053")?;
         Ok(Self {
-            listen: listen_addr("MINHU_APPRAISAL_LISTEN_ADDR", "0.0.0.0:50053")?,
+            listen,
             database,
-            auth: AuthConfig::from_env()?,
+            auth: AuthConfig::from_env_listening(Some(listen))?,
             server: ServerConfig::from_env()?,
             feed: FeedSource {
                 dispatch_url: optional("MINHU_DISPATCH_URL").unwrap_or_else(|| DEFAULT_DISPATCH_URL.into()),
@@ -122,7 +123,7 @@ impl Application {
     /// [`Application::run_until`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let pool = minhu_store::connect_and_migrate(&config.database, &[&MIGRATOR]).await?;
-        let authenticator = Authenticator::new(&config.auth)?;
+        let authenticator = Authenticator::for_service(&config.auth, "minhu-appraisal")?;
         // A malformed URL is a configuration error now, not a reconnect loop later.
         config.feed.client()?;
         let listener = TcpListener::bind(config.listen)
@@ -155,10 +156,15 @@ impl Application {
 
     /// Consumes the feed and serves until `shutdown` completes, then drains.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let consumer = self.consume.then(|| tokio::spawn(self.state.clone().consume()));
+        let stop = minhu_grpc::CancellationToken::new();
+        let consumer = self.consume.then(|| tokio::spawn(self.state.clone().consume(stop.child_token())));
         let served = self.server.serve(self.listener, shutdown).await;
-        if let Some(task) = consumer {
-            task.abort();
+        // After the drain: the last requests' reads saw a consumer still running.
+        stop.cancel();
+        if let Some(task) = consumer
+            && let Err(error) = task.await
+        {
+            tracing::error!(%error, "the feed consumer ended abnormally");
         }
         served
     }

@@ -37,7 +37,7 @@ impl ServiceIdentity {
 
     fn token(&self) -> String {
         match self {
-            Self::Dev => TokenIssuer::dev().issue(&Self::principal(), Duration::from_secs(300)),
+            Self::Dev => TokenIssuer::dev().issue_for(&Self::principal(), "minhu-roster", Duration::from_secs(300)),
             Self::Token(token) => token.clone(),
         }
     }

@@ -264,10 +264,11 @@ impl Config {
         };
         let mut attachments = AttachmentLimits::default();
         attachments.max_bytes = parsed("MINHU_DISPATCH_MAX_ATTACHMENT_BYTES", attachments.max_bytes)?;
+        let listen = listen_addr("MINHU_DISPATCH_LISTEN_ADDR", "0.0.0.0:50052")?;
         Ok(Self {
-            listen: listen_addr("MINHU_DISPATCH_LISTEN_ADDR", "0.0.0.0:50052")?,
+            listen,
             database,
-            auth: AuthConfig::from_env()?,
+            auth: AuthConfig::from_env_listening(Some(listen))?,
             server: ServerConfig::from_env()?,
             roster_url: optional("MINHU_ROSTER_URL").unwrap_or_else(|| DEFAULT_ROSTER_URL.into()),
             identity,
@@ -283,13 +284,16 @@ impl Config {
 /// How often staged attachments past their expiry are looked for.
 const STAGED_PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
-/// Discards staged files no intake referenced in time (24 hours, by the contract), for as
-/// long as the pool is open. A failed turn is logged and retried at the next one.
-async fn purge_staged_files(pool: PgPool, clock: Arc<dyn Clock>) {
+/// Discards staged files no intake referenced in time (24 hours, by the contract), until
+/// `stop` is cancelled. A failed turn is logged and retried at the next one.
+async fn purge_staged_files(pool: PgPool, clock: Arc<dyn Clock>, stop: minhu_grpc::CancellationToken) {
     let mut every = tokio::time::interval(STAGED_PURGE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    while !pool.is_closed() {
-        every.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
         let purged = match pool.acquire().await {
             Ok(mut conn) => store::attachments::purge_expired(&mut conn, clock.now()).await,
             Err(e) => Err(e),
@@ -355,13 +359,12 @@ impl Application {
             Arc::new(deadlines::EngineClock(config.clock.clone())),
         );
         let engine = deadlines::engine(pool.clone(), deadlines.clone(), config.clock.clone())?;
-        let authenticator = Authenticator::new(&config.auth)?;
+        let authenticator = Authenticator::for_service(&config.auth, "minhu-dispatch")?;
         let roster = clients::Roster::new(&config.roster_url, config.identity.clone())?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let head = feed::Head::start(pool.clone(), config.feed.poll).await?;
-        tokio::spawn(purge_staged_files(pool.clone(), config.clock.clone()));
         let state = api::Dispatch::new(api::Deps {
             pool: pool.clone(),
             roster,
@@ -419,18 +422,20 @@ impl Application {
         &self.engine
     }
 
-    /// Serves until `shutdown` completes, then drains; meanwhile (unless
-    /// `fire_in_background` is off) fires deadlines, stopping once the server has drained so
-    /// that nothing a last request scheduled is left claimed.
+    /// Serves until `shutdown` completes, then drains; meanwhile purges expired staged files
+    /// and (unless `fire_in_background` is off) fires deadlines. Both stop on one token,
+    /// cancelled once the server has drained, so that nothing a last request scheduled is
+    /// left claimed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let stop = minhu_grpc::CancellationToken::new();
+        let purge = tokio::spawn(purge_staged_files(self.pool.clone(), self.state.clock(), stop.child_token()));
         let firing = self.fire_in_background.then(|| {
-            tokio::spawn(self.engine.clone().run(async {
-                let _ = stopped.await;
-            }))
+            let stopped = stop.child_token();
+            tokio::spawn(self.engine.clone().run(async move { stopped.cancelled().await }))
         });
         let served = self.server.serve(self.listener, shutdown).await;
-        let _ = stop.send(());
+        stop.cancel();
+        let _ = purge.await;
         if let Some(firing) = firing
             && let Err(error) = firing.await
         {

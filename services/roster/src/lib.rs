@@ -45,10 +45,11 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut database = DatabaseConfig::new(required("MINHU_ROSTER_DATABASE_URL")?);
         database.max_connections = parsed("MINHU_ROSTER_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
+        let listen = listen_addr("MINHU_ROSTER_LISTEN_ADDR", "0.0.0.0:50051")?;
         Ok(Self {
-            listen: listen_addr("MINHU_ROSTER_LISTEN_ADDR", "0.0.0.0:50051")?,
+            listen,
             database,
-            auth: AuthConfig::from_env()?,
+            auth: AuthConfig::from_env_listening(Some(listen))?,
             server: ServerConfig::from_env()?,
         })
     }
@@ -85,7 +86,7 @@ impl Application {
     /// Connects, migrates and binds; serving starts with [`Application::run_until`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let pool = minhu_store::connect_and_migrate(&config.database, &[&MIGRATOR]).await?;
-        let authenticator = Authenticator::new(&config.auth)?;
+        let authenticator = Authenticator::for_service(&config.auth, "minhu-roster")?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;

@@ -6,3 +6,4 @@ mod interop;
 mod journey;
 mod python;
 mod screen;
+mod tokens;

@@ -45,9 +45,10 @@ impl Appraisal {
         &self.pool
     }
 
-    /// The background consumption of the feed; runs until dropped or aborted.
-    pub async fn consume(self) {
-        consumer::run(self.pool, self.feed, self.subscription).await
+    /// The background consumption of the feed, until `stop` is cancelled. Each event's
+    /// effect commits with its cursor, so stopping between two events loses nothing.
+    pub async fn consume(self, stop: minhu_grpc::CancellationToken) {
+        stop.run_until_cancelled(consumer::run(self.pool, self.feed, self.subscription)).await;
     }
 }
 

@@ -2,14 +2,13 @@
 //! feed, each on a fresh database; clients for every kind of caller; and a scripted case
 //! runner that walks a case through dispatch with chosen outcomes per department.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use minhu_appraisal::{FeedSource, ServiceIdentity};
 use minhu_dispatch::{Clock as _, ManualClock};
-use minhu_grpc::{AuthConfig, Principal, ServerConfig, auth::BearerToken};
+use minhu_grpc::{Principal, auth::BearerToken};
 use minhu_proto::{appraisal::v1 as apb, common::v1 as common, dispatch::v1 as pb};
-use minhu_testkit::{TestDatabase, tokens};
+use minhu_testkit::tokens;
 use tonic::{codegen::InterceptedService, transport::Channel};
 
 pub type Dispatch = pb::dispatch_service_client::DispatchServiceClient<InterceptedService<Channel, BearerToken>>;
@@ -27,9 +26,7 @@ pub struct World {
     dispatch: Channel,
     appraisal: Channel,
     appraisal_addr: std::net::SocketAddr,
-    _dbs: Vec<TestDatabase>,
-    _redis: minhu_testkit::TestRedis,
-    _shutdown: Vec<tokio::sync::oneshot::Sender<()>>,
+    _suite: minhu_harness::Suite,
 }
 
 /// 2019-05-06 09:00 in Wuhan: the scripted month is May 2019.
@@ -38,83 +35,25 @@ pub fn month_start() -> DateTime<Utc> {
 }
 
 impl World {
-    /// Everything running; appraisal consumes the feed unless `consume` is false.
+    /// Everything running (the workspace's one spawner, [`minhu_harness`]) with dispatch on
+    /// a manual clock at [`month_start`] — the script fires escalations itself, at the times
+    /// it chooses; appraisal consumes the feed unless `consume` is false.
     pub async fn spawn(consume: bool) -> Self {
-        let roster_db = TestDatabase::create("roster").await;
-        let roster = minhu_roster::Application::build(minhu_roster::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database: roster_db.config(),
-            auth: AuthConfig::dev(),
-            server: ServerConfig::default(),
-        })
-        .await
-        .expect("building the roster");
-        minhu_roster::seed::load(roster.pool()).await.expect("loading the seed");
-        let roster_addr = roster.local_addr();
-        let (roster_tx, roster_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(roster.run_until(async {
-            let _ = roster_rx.await;
-        }));
-
-        let dispatch_db = TestDatabase::create("dispatch").await;
-        let redis = minhu_testkit::TestRedis::create().await;
         let clock = ManualClock::new(month_start());
-        let mut config = minhu_dispatch::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database: dispatch_db.config(),
-            auth: AuthConfig::dev(),
-            server: ServerConfig::default(),
-            roster_url: format!("http://{roster_addr}"),
-            identity: minhu_dispatch::clients::ServiceIdentity::Dev,
-            reporter_key: minhu_dispatch::ReporterKey::dev(),
-            // The script fires escalations itself, at the times it chooses.
-            deadlines: minhu_dispatch::DeadlineConfig {
-                redis_url: redis.url().into(),
-                namespace: redis.prefix().into(),
-                fire_in_background: false,
-                ..Default::default()
-            },
-            attachments: Default::default(),
-            feed: Default::default(),
-            clock: Arc::new(clock.clone()),
-        };
-        config.feed.poll = Duration::from_millis(100);
-        let dispatch = minhu_dispatch::Application::build(config).await.expect("building dispatch");
-        let dispatch_addr = dispatch.local_addr();
-        let dispatch_pool = dispatch.pool().clone();
-        let (dispatch_tx, dispatch_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(dispatch.run_until(async {
-            let _ = dispatch_rx.await;
-        }));
-
-        let db = TestDatabase::create("appraisal").await;
-        let dispatch_url = format!("http://{dispatch_addr}");
-        let app = minhu_appraisal::Application::build(minhu_appraisal::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database: db.config(),
-            auth: AuthConfig::dev(),
-            server: ServerConfig::default(),
-            feed: FeedSource { dispatch_url, identity: ServiceIdentity::Dev },
-            consume,
-        })
-        .await
-        .expect("building appraisal");
-        let addr = app.local_addr();
-        let pool = app.pool().clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
+        let suite = minhu_harness::Suite::builder()
+            .clock(clock.clone())
+            .consume(consume)
+            .feed_poll(Duration::from_millis(100))
+            .start()
+            .await;
         Self {
-            dispatch_pool,
-            pool,
+            dispatch_pool: suite.dispatch_pool().clone(),
+            pool: suite.appraisal_pool().clone(),
             clock,
-            dispatch: minhu_testkit::connect(dispatch_addr).await,
-            appraisal: minhu_testkit::connect(addr).await,
-            appraisal_addr: addr,
-            _dbs: vec![db, dispatch_db, roster_db],
-            _redis: redis,
-            _shutdown: vec![tx, dispatch_tx, roster_tx],
+            dispatch: suite.dispatch_service().channel(),
+            appraisal: suite.appraisal_service().channel(),
+            appraisal_addr: suite.appraisal_service().addr(),
+            _suite: suite,
         }
     }
 

@@ -81,6 +81,11 @@ impl Dispatch {
         &self.d.pool
     }
 
+    /// The service's clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.d.clock.clone()
+    }
+
     fn now(&self) -> DateTime<Utc> {
         self.d.clock.now()
     }
