@@ -18,7 +18,6 @@ use crate::{
     deadlines as scheduled,
     domain::events::EventKind,
     domain::{
-        Refusal,
         access::{self, Audience},
         deadlines, geo,
         model::{Call, CallState, PersonRef, Place, StaffRequirement},
@@ -141,18 +140,7 @@ pub(super) async fn start_call(
             let mut out = Vec::new();
             for c in &req.calls {
                 let department_id = c.department_id.trim().to_owned();
-                if existing.iter().any(|e| {
-                    e.department_id == department_id
-                        && e.state != CallState::Withdrawn
-                        && e.state != CallState::Completed
-                }) {
-                    return Err(Refusal::new(
-                        "DEPARTMENT_ALREADY_CALLED",
-                        format!("departments/{department_id}"),
-                        "the department already has a call in the case",
-                    )
-                    .into());
-                }
+                state::may_call(&existing, &department_id)?;
                 let report_time = convert::time(c.report_time.as_ref()).unwrap_or(now);
                 let station_id = stations.get(&department_id).cloned().unwrap_or_default();
                 let req_staff = c.staff_requirement.clone().unwrap_or_default();
@@ -253,11 +241,7 @@ async fn called_departments(
         let department = s.d.roster.department(id).await.map_err(|e| {
             e.or(|| DispatchError::field(format!("calls[{i}].department_id"), "is not a known department"))
         })?;
-        if !department.active {
-            return Err(
-                Refusal::new("DEPARTMENT_INACTIVE", format!("departments/{id}"), "the department is inactive").into()
-            );
-        }
+        state::callable_department(id, department.active)?;
         // A department without a station for the street is called all the same.
         let station = s.d.roster.station(id, &street_id).await.ok().flatten().map(|s| s.id).unwrap_or_default();
         stations.insert(id.to_owned(), station);
@@ -385,23 +369,9 @@ async fn eligible_people(
             })
             .await
             .map_err(|e| e.or(|| DispatchError::field("person_ids", "could not be verified")))?;
-    let ineligible: Vec<Refusal> = verdict
-        .checks
-        .iter()
-        .filter(|c| !c.eligible)
-        .map(|c| Refusal::new("DESIGNATION_INELIGIBLE", format!("people/{}", c.person_id), c.reasons.join("; ")))
-        .collect();
-    if !ineligible.is_empty() {
-        return Err(ineligible.into());
-    }
-    if verdict.eligible_count < call.staff_requirement.count {
-        return Err(Refusal::new(
-            "REQUIREMENT_NOT_MET",
-            format!("calls/{id}"),
-            format!("{} eligible people, {} required", verdict.eligible_count, call.staff_requirement.count),
-        )
-        .into());
-    }
+    let ineligible =
+        verdict.checks.iter().filter(|c| !c.eligible).map(|c| (c.person_id.clone(), c.reasons.join("; "))).collect();
+    state::designation_verdict(&id.to_string(), ineligible, verdict.eligible_count, call.staff_requirement.count)?;
     let people =
         s.d.roster
             .people(&person_ids)

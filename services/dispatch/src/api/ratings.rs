@@ -12,7 +12,6 @@ use crate::{
     deadlines as scheduled,
     domain::events::EventKind,
     domain::{
-        Refusal,
         model::{CallState, Rating, Rectification, RectificationState, Satisfaction, Task, TaskKind, TaskState},
         state,
     },
@@ -61,14 +60,7 @@ pub(super) async fn rate_department(
             require_street(&p, &row.case, "rate departments (谁呼谁评)")?;
             let next = state::rate(row.case.state)?;
             let call_ids = department_calls(tx, case_id, &department_id).await?;
-            if call_ids.is_empty() {
-                return Err(Refusal::new(
-                    "DEPARTMENT_NOT_CALLED",
-                    format!("departments/{department_id}"),
-                    "the department has no call in the case",
-                )
-                .into());
-            }
+            state::rated_was_called(&department_id, call_ids.len())?;
             let ratings = closing::ratings(tx, case_id).await?;
             state::first_rating(&department_id, ratings.iter().any(|r| r.department_id == department_id && r.current))?;
             let rating = Rating {

@@ -12,7 +12,7 @@ use crate::{
     deadlines as scheduled,
     domain::events::EventKind,
     domain::{
-        Refusal, access,
+        access,
         deadlines::{self, Timeliness},
         model::{
             Consultation, Feedback, FeedbackState, Place, RectificationState, ReviewDecision, Task, TaskKind, TaskState,
@@ -393,14 +393,7 @@ pub(super) async fn review_feedback(
             require_street(&p, &row.case, "review feedback")?;
             let mut feedback =
                 tasks::feedback(tx, id).await?.ok_or_else(|| DispatchError::not_found("feedback", id))?;
-            if feedback.state != FeedbackState::Submitted {
-                return Err(Refusal::new(
-                    "FEEDBACK_ALREADY_REVIEWED",
-                    format!("feedback/{id}"),
-                    "the feedback was already reviewed",
-                )
-                .into());
-            }
+            state::may_review(&id.to_string(), feedback.state)?;
             let before =
                 json!({"task": {"id": task_id, "state": task.state}, "feedback": {"id": id, "state": feedback.state}});
             task.state = state::review(task.state, decision)?;

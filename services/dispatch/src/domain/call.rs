@@ -202,3 +202,109 @@ impl Call {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::{
+        events::EventKind,
+        model::{CallState, Place, StaffRequirement},
+    };
+
+    const PUMP_ROOM: GeoPoint = GeoPoint { lat: 30.5335, lng: 114.3378 };
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+    }
+
+    fn person(id: &str) -> PersonRef {
+        PersonRef { id: id.into(), name: id.into(), department_id: "gongan".into(), station_id: String::new() }
+    }
+
+    fn call() -> Call {
+        Call {
+            id: Uuid::now_v7(),
+            case_id: Uuid::now_v7(),
+            street_id: "zhongnanlu".into(),
+            department_id: "gongan".into(),
+            station_id: String::new(),
+            matters: "水泵房".into(),
+            expected_goal: "恢复原状".into(),
+            staff_requirement: StaffRequirement { count: 1, qualification: String::new(), note: String::new() },
+            report_time: t0() + TimeDelta::hours(2),
+            report_place: Place { address: "海运宿舍".into(), location: Some(PUMP_ROOM) },
+            check_in_close_time: t0() + TimeDelta::hours(3),
+            check_in_radius_meters: 200.0,
+            sign_deadline: t0() + TimeDelta::minutes(30),
+            state: CallState::PendingSign,
+            signed_time: None,
+            signed_by: None,
+            signed_late: false,
+            designations: vec![],
+            designate_time: None,
+            check_in_closed: false,
+            shortfall_count: 0,
+            contact_shared: false,
+            contact_share_time: None,
+            withdraw_reason: String::new(),
+            created_by: Actor::dispatch_service(),
+            create_time: t0(),
+            update_time: t0(),
+        }
+    }
+
+    #[test]
+    fn signing_at_the_deadline_is_on_time_after_it_late_and_it_cancels_the_sign_deadline() {
+        let mut on_time = call();
+        let decision = on_time.sign(person("p1"), on_time.sign_deadline).unwrap();
+        assert!(!on_time.signed_late);
+        assert_eq!(decision.event.kind(), EventKind::CallSigned);
+        assert_eq!(decision.deadlines, vec![DeadlineEffect::Cancel { kind: DeadlineKind::Sign, subject: on_time.id }]);
+
+        let mut late = call();
+        late.sign(person("p1"), late.sign_deadline + TimeDelta::seconds(1)).unwrap();
+        assert!(late.signed_late);
+        assert_eq!(late.sign(person("p1"), t0()).unwrap_err().reason, "CALL_ALREADY_SIGNED");
+    }
+
+    #[test]
+    fn a_sign_deadline_firing_marks_an_unsigned_call_overdue_once_and_a_signed_one_never() {
+        let mut unsigned = call();
+        assert!(unsigned.mark_sign_overdue(unsigned.sign_deadline).is_none(), "met at its instant");
+        let fired = unsigned.mark_sign_overdue(unsigned.sign_deadline + TimeDelta::seconds(1)).unwrap();
+        assert_eq!(fired.event.kind(), EventKind::CallSignOverdue);
+        assert!(unsigned.mark_sign_overdue(unsigned.sign_deadline + TimeDelta::hours(1)).is_none());
+
+        let mut signed = call();
+        signed.sign(person("p1"), t0()).unwrap();
+        assert!(signed.mark_sign_overdue(signed.sign_deadline + TimeDelta::seconds(1)).is_none());
+    }
+
+    #[test]
+    fn a_check_in_is_on_time_late_or_refused_by_time_and_distance() {
+        let mut c = call();
+        c.sign(person("p1"), t0()).unwrap();
+        c.designate(vec![person("p1"), person("p2"), person("p3")], t0()).unwrap();
+        let on_time = c.check_in("p1", PUMP_ROOM, None, None, c.report_time).unwrap();
+        assert_eq!(on_time.event.kind(), EventKind::CheckInOnTime);
+        let late = c.check_in("p2", PUMP_ROOM, None, None, c.report_time + TimeDelta::minutes(5)).unwrap();
+        assert_eq!(late.event.kind(), EventKind::CheckInLate);
+        let far = GeoPoint { lat: 30.5435, lng: 114.3378 };
+        assert_eq!(c.check_in("p3", far, None, None, c.report_time).unwrap_err().reason, "OUT_OF_RANGE");
+        assert_eq!(c.check_in("p1", PUMP_ROOM, None, None, c.report_time).unwrap_err().reason, "ALREADY_CHECKED_IN");
+        assert_eq!(c.check_in("p9", PUMP_ROOM, None, None, c.report_time).unwrap_err().reason, "NOT_DESIGNATED");
+        let closed = c.check_in_close_time;
+        assert_eq!(c.check_in("p3", PUMP_ROOM, None, None, closed).unwrap_err().reason, "CHECK_IN_CLOSED");
+    }
+
+    #[test]
+    fn who_checked_in_cannot_be_dropped_from_a_designation() {
+        let mut c = call();
+        c.sign(person("p1"), t0()).unwrap();
+        c.designate(vec![person("p1")], t0()).unwrap();
+        c.check_in("p1", PUMP_ROOM, None, None, c.report_time - TimeDelta::minutes(1)).unwrap();
+        assert_eq!(c.designate(vec![person("p2")], t0()).unwrap_err().reason, "ALREADY_CHECKED_IN");
+    }
+}
