@@ -5,7 +5,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use minhu_proto::dispatch::v1::{self as pb, event::Payload};
 use prost::Message as _;
 
-use crate::domain::{events::CallEvent, model::CaseState};
+use crate::domain::{
+    events::{CallEvent, CaseEvent},
+    model::CaseState,
+};
 
 /// Timestamp of a time.
 pub fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
@@ -70,4 +73,15 @@ pub fn call_payload(event: &CallEvent) -> Payload {
 
 fn delta(d: TimeDelta) -> Option<prost_types::Duration> {
     Some(prost_types::Duration { seconds: d.num_seconds(), nanos: d.subsec_nanos() })
+}
+
+/// The feed's details of a change of the case itself.
+pub fn case_payload(event: &CaseEvent) -> Payload {
+    match event {
+        CaseEvent::Closed { solved_alone, departments, duration, .. } => Payload::CaseClosed(pb::CaseClosed {
+            solved_by_street_alone: *solved_alone,
+            department_ids: departments.clone(),
+            duration: delta(*duration),
+        }),
+    }
 }

@@ -10,7 +10,7 @@ use super::{Dispatch, Entry, RPCS, caller, cases::present, convert, readable_cas
 use crate::{
     domain::events::EventKind,
     domain::{
-        model::{Callback, CaseReport, CaseState, DepartmentResult, RectificationState, Satisfaction, TaskState},
+        model::{Callback, CaseReport, DepartmentResult, RectificationState, Satisfaction, TaskState},
         state,
     },
     error::DispatchError,
@@ -209,12 +209,7 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
                     .map(|r| r.department_id.clone())
                     .collect(),
             };
-            let next = state::close(row.case.state, &facts).map_err(DispatchError::from)?;
-            let before = json!({"case": {"state": row.case.state}});
-            let solved_alone = row.case.state == CaseState::SolvingAtStreet && audience.departments.is_empty();
-            row.case.state = next;
-            row.case.close_time = Some(now);
-            row.case.close_summary = summary;
+            let decision = row.case.close(summary, &facts, &audience.departments, now)?;
             for mut call in calls::of_case(tx, case_id).await? {
                 let completed = state::complete_call(call.state);
                 if completed != call.state {
@@ -223,22 +218,7 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
                     calls::update(tx, &call).await?;
                 }
             }
-            let payload = Payload::CaseClosed(pb::CaseClosed {
-                solved_by_street_alone: solved_alone,
-                department_ids: audience.departments.clone(),
-                duration: crate::events::duration(row.case.create_time, now),
-            });
-            let after = json!({"case": {"state": next, "close_summary": row.case.close_summary}});
-            let entry = Entry {
-                event_type: EventKind::CaseClosed,
-                call_id: None,
-                department_id: String::new(),
-                before,
-                after,
-                payload,
-            };
-            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
-            w.cancel_case(tx, case_id).await?;
+            w.decide_case(tx, &mut row.case, &convert::actor(&p), decision).await?;
             present(&dispatch, tx, &p, case_id).await
         })
     });

@@ -27,7 +27,7 @@ use super::Dispatch;
 use crate::{
     deadlines::{self, Staged},
     domain::{
-        events::{DeadlineEffect, Decision, EventKind},
+        events::{CaseDecision, DeadlineEffect, Decision, EventKind},
         model::{Actor, Call, Case},
     },
     error::DispatchError,
@@ -101,16 +101,7 @@ impl Write {
         call: &Call,
         decision: Decision,
     ) -> Result<(), DispatchError> {
-        for effect in &decision.deadlines {
-            match *effect {
-                DeadlineEffect::Schedule { kind, subject, due } => {
-                    self.schedule(tx, deadlines::firing(kind, subject, due, self.now)).await?;
-                }
-                DeadlineEffect::Cancel { kind, subject } => {
-                    self.cancel(tx, deadlines::kind_name(kind), subject).await?
-                }
-            }
-        }
+        self.apply(tx, case.id, &decision.deadlines).await?;
         self.settle(tx, case).await?;
         let event = &decision.event;
         let entry = Entry {
@@ -122,6 +113,50 @@ impl Write {
             payload: events::call_payload(event),
         };
         self.journal(case, actor, entry);
+        Ok(())
+    }
+
+    /// A change of the case itself that its aggregate decided.
+    pub(crate) async fn decide_case(
+        &self,
+        tx: &mut PgConnection,
+        case: &mut Case,
+        actor: &Actor,
+        decision: CaseDecision,
+    ) -> Result<(), DispatchError> {
+        self.settle(tx, case).await?;
+        let event = &decision.event;
+        let entry = Entry {
+            event_type: event.kind(),
+            call_id: None,
+            department_id: String::new(),
+            before: event.before(),
+            after: event.after(),
+            payload: events::case_payload(event),
+        };
+        self.journal(case, actor, entry);
+        // After the case, its children and their rows: deadline rows come last.
+        self.apply(tx, case.id, &decision.deadlines).await
+    }
+
+    /// Stages deadline effects.
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        case_id: Uuid,
+        effects: &[DeadlineEffect],
+    ) -> Result<(), DispatchError> {
+        for effect in effects {
+            match *effect {
+                DeadlineEffect::Schedule { kind, subject, due } => {
+                    self.schedule(tx, deadlines::firing(kind, subject, due, self.now)).await?;
+                }
+                DeadlineEffect::Cancel { kind, subject } => {
+                    self.cancel(tx, deadlines::kind_name(kind), subject).await?
+                }
+                DeadlineEffect::CancelAll => self.cancel_case(tx, case_id).await?,
+            }
+        }
         Ok(())
     }
 

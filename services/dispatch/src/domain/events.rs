@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
-    model::{Call, CallState, CheckInStatus, Designation},
+    model::{Call, CallState, CaseState, CheckInStatus, Designation},
     named_enum,
 };
 
@@ -70,6 +70,8 @@ pub enum DeadlineEffect {
     Schedule { kind: DeadlineKind, subject: Uuid, due: DateTime<Utc> },
     /// Cancels it, if pending.
     Cancel { kind: DeadlineKind, subject: Uuid },
+    /// Cancels every pending deadline of the case's calls, tasks and rectifications.
+    CancelAll,
 }
 
 /// A call's state as the trail shows it.
@@ -213,6 +215,69 @@ impl CallEvent {
             Self::InactionRecorded { person_id, note } => value(OfDesignation {
                 designation: InactionView { person_id, inaction_recorded: true, inaction_note: Some(note) },
             }),
+        }
+    }
+}
+
+/// A change of the case itself, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaseEvent {
+    /// 办结.
+    Closed {
+        before: CaseState,
+        after: CaseState,
+        close_summary: String,
+        /// Solved at the street, no department called.
+        solved_alone: bool,
+        /// The departments the case called.
+        departments: Vec<String>,
+        /// From intake to close.
+        duration: TimeDelta,
+    },
+}
+
+/// A change of the case decided by [`Case`](super::model::Case)'s rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseDecision {
+    /// What to journal.
+    pub event: CaseEvent,
+    /// What to schedule and cancel with it.
+    pub deadlines: Vec<DeadlineEffect>,
+}
+
+#[derive(Serialize)]
+struct OfCase<T> {
+    case: T,
+}
+
+#[derive(Serialize)]
+struct StateView<'a> {
+    state: CaseState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    close_summary: Option<&'a str>,
+}
+
+impl CaseEvent {
+    /// Its kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::Closed { .. } => EventKind::CaseClosed,
+        }
+    }
+
+    /// The case before, as the trail keeps it.
+    pub fn before(&self) -> Value {
+        match self {
+            Self::Closed { before, .. } => value(OfCase { case: StateView { state: *before, close_summary: None } }),
+        }
+    }
+
+    /// The case after.
+    pub fn after(&self) -> Value {
+        match self {
+            Self::Closed { after, close_summary, .. } => {
+                value(OfCase { case: StateView { state: *after, close_summary: Some(close_summary) } })
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod call;
+pub mod case;
 pub mod deadlines;
 pub mod events;
 pub mod files;
