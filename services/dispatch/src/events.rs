@@ -6,7 +6,7 @@ use minhu_proto::dispatch::v1::{self as pb, event::Payload};
 use prost::Message as _;
 
 use crate::domain::{
-    events::{CallEvent, CaseEvent},
+    events::{CallEvent, CaseEvent, TaskEvent},
     model::CaseState,
 };
 
@@ -82,6 +82,27 @@ pub fn case_payload(event: &CaseEvent) -> Payload {
             solved_by_street_alone: *solved_alone,
             department_ids: departments.clone(),
             duration: delta(*duration),
+        }),
+    }
+}
+
+/// The feed's details of a change of a task.
+pub fn task_payload(event: &TaskEvent) -> Payload {
+    match event {
+        TaskEvent::Completed { task, feedback, .. } => Payload::TaskCompleted(pb::TaskCompleted {
+            task_id: task.id.to_string(),
+            feedback_id: feedback.id.to_string(),
+            on_time: feedback.on_time,
+            window_end_time: ts(task.window_end),
+            feedback_submit_time: ts(feedback.submit_time),
+            kind: code(pb::TaskKind::from_str_name(task.kind.as_str())),
+            rectification_id: task.rectification_id.map(|r| r.to_string()).unwrap_or_default(),
+        }),
+        TaskEvent::Returned { task, feedback, .. } => Payload::FeedbackReturned(pb::FeedbackReturned {
+            task_id: task.id.to_string(),
+            feedback_id: feedback.id.to_string(),
+            reason: feedback.review_comment.clone(),
+            is_rectification: feedback.is_rectification,
         }),
     }
 }

@@ -20,7 +20,7 @@ use crate::{
         state,
     },
     error::DispatchError,
-    events::{code, ts},
+    events::code,
     store::{calls, cases::CaseRow, closing, tasks},
 };
 
@@ -393,67 +393,11 @@ pub(super) async fn review_feedback(
             require_street(&p, &row.case, "review feedback")?;
             let mut feedback =
                 tasks::feedback(tx, id).await?.ok_or_else(|| DispatchError::not_found("feedback", id))?;
-            state::may_review(&id.to_string(), feedback.state)?;
-            let before =
-                json!({"task": {"id": task_id, "state": task.state}, "feedback": {"id": id, "state": feedback.state}});
-            task.state = state::review(task.state, decision)?;
-            feedback.state =
-                if decision == ReviewDecision::Accept { FeedbackState::Accepted } else { FeedbackState::Returned };
-            feedback.review_comment = comment.clone();
-            feedback.reviewed_by = Some(convert::person(&p));
-            feedback.review_time = Some(now);
+            let decision = task.review(&mut feedback, decision, comment, convert::person(&p), now)?;
             tasks::save_feedback(tx, &feedback).await?;
-            if decision == ReviewDecision::Accept {
-                task.completed_on_time = feedback.on_time;
-                task.complete_time = Some(now);
-            }
-            task.update_time = now;
             tasks::update(tx, &task).await?;
             sync_rectification(tx, &task, now).await?;
-            match decision {
-                ReviewDecision::Accept => {
-                    w.cancel(tx, scheduled::TASK, task_id).await?;
-                    if let Some(rect_id) = task.rectification_id {
-                        w.cancel(tx, scheduled::RECTIFICATION, rect_id).await?;
-                    }
-                }
-                // Sent back: not done, so its window counts again (at once if it has ended).
-                ReviewDecision::Return => w.schedule(tx, scheduled::task(&task, now)).await?,
-            }
-            let (event_type, payload) = match decision {
-                ReviewDecision::Accept => (
-                    EventKind::TaskCompleted,
-                    Payload::TaskCompleted(pb::TaskCompleted {
-                        task_id: task_id.to_string(),
-                        feedback_id: id.to_string(),
-                        on_time: feedback.on_time,
-                        window_end_time: ts(task.window_end),
-                        feedback_submit_time: ts(feedback.submit_time),
-                        kind: code(pb::TaskKind::from_str_name(task.kind.as_str())),
-                        rectification_id: task.rectification_id.map(|r| r.to_string()).unwrap_or_default(),
-                    }),
-                ),
-                ReviewDecision::Return => (
-                    EventKind::FeedbackReturned,
-                    Payload::FeedbackReturned(pb::FeedbackReturned {
-                        task_id: task_id.to_string(),
-                        feedback_id: id.to_string(),
-                        reason: comment,
-                        is_rectification: feedback.is_rectification,
-                    }),
-                ),
-            };
-            let after =
-                json!({"task": {"id": task_id, "state": task.state}, "feedback": {"id": id, "state": feedback.state}});
-            let entry = Entry {
-                event_type,
-                call_id: Some(task.call_id),
-                department_id: task.department_id.clone(),
-                before,
-                after,
-                payload,
-            };
-            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
+            w.decide_task(tx, &mut row.case, &convert::actor(&p), decision).await?;
             Ok(convert::feedback_pb(&feedback))
         })
     });

@@ -27,7 +27,7 @@ use super::Dispatch;
 use crate::{
     deadlines::{self, Staged},
     domain::{
-        events::{CaseDecision, DeadlineEffect, Decision, EventKind},
+        events::{CaseDecision, DeadlineEffect, Decision, EventKind, TaskDecision, TaskEvent},
         model::{Actor, Call, Case},
     },
     error::DispatchError,
@@ -157,6 +157,32 @@ impl Write {
                 DeadlineEffect::CancelAll => self.cancel_case(tx, case_id).await?,
             }
         }
+        Ok(())
+    }
+
+    /// A change of a task that its aggregate decided.
+    pub(crate) async fn decide_task(
+        &self,
+        tx: &mut PgConnection,
+        case: &mut Case,
+        actor: &Actor,
+        decision: TaskDecision,
+    ) -> Result<(), DispatchError> {
+        self.apply(tx, case.id, &decision.deadlines).await?;
+        self.settle(tx, case).await?;
+        let event = &decision.event;
+        let task = match event {
+            TaskEvent::Completed { task, .. } | TaskEvent::Returned { task, .. } => task,
+        };
+        let entry = Entry {
+            event_type: event.kind(),
+            call_id: Some(task.call_id),
+            department_id: task.department_id.clone(),
+            before: event.before(),
+            after: event.after(),
+            payload: events::task_payload(event),
+        };
+        self.journal(case, actor, entry);
         Ok(())
     }
 

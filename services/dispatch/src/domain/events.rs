@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
-    model::{Call, CallState, CaseState, CheckInStatus, Designation},
+    model::{Call, CallState, CaseState, CheckInStatus, Designation, Feedback, FeedbackState, Task, TaskState},
     named_enum,
 };
 
@@ -115,9 +115,9 @@ pub enum CallEvent {
 
 /// One change decided by an aggregate: its event and its deadline effects.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
+pub struct Decision<E = CallEvent> {
     /// What to journal.
-    pub event: CallEvent,
+    pub event: E,
     /// What to schedule and cancel with it.
     pub deadlines: Vec<DeadlineEffect>,
 }
@@ -237,13 +237,7 @@ pub enum CaseEvent {
 }
 
 /// A change of the case decided by [`Case`](super::model::Case)'s rules.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CaseDecision {
-    /// What to journal.
-    pub event: CaseEvent,
-    /// What to schedule and cancel with it.
-    pub deadlines: Vec<DeadlineEffect>,
-}
+pub type CaseDecision = Decision<CaseEvent>;
 
 #[derive(Serialize)]
 struct OfCase<T> {
@@ -279,5 +273,62 @@ impl CaseEvent {
                 value(OfCase { case: StateView { state: *after, close_summary: Some(close_summary) } })
             }
         }
+    }
+}
+
+/// A change of a task, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskEvent {
+    /// 审核: the feedback accepted, the task completed.
+    Completed { task: Box<Task>, feedback: Box<Feedback>, before: (TaskState, FeedbackState) },
+    /// 审核: the feedback returned, the task open again.
+    Returned { task: Box<Task>, feedback: Box<Feedback>, before: (TaskState, FeedbackState) },
+}
+
+/// A change of a task decided by its rules.
+pub type TaskDecision = Decision<TaskEvent>;
+
+#[derive(Serialize)]
+struct ReviewView {
+    task: IdState<TaskState>,
+    feedback: IdState<FeedbackState>,
+}
+
+#[derive(Serialize)]
+struct IdState<S> {
+    id: Uuid,
+    state: S,
+}
+
+impl TaskEvent {
+    fn parts(&self) -> (&Task, &Feedback, (TaskState, FeedbackState)) {
+        match self {
+            Self::Completed { task, feedback, before } | Self::Returned { task, feedback, before } => {
+                (task, feedback, *before)
+            }
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::Completed { .. } => EventKind::TaskCompleted,
+            Self::Returned { .. } => EventKind::FeedbackReturned,
+        }
+    }
+
+    /// The task and feedback states before.
+    pub fn before(&self) -> Value {
+        let (task, feedback, (t, f)) = self.parts();
+        value(ReviewView { task: IdState { id: task.id, state: t }, feedback: IdState { id: feedback.id, state: f } })
+    }
+
+    /// And after.
+    pub fn after(&self) -> Value {
+        let (task, feedback, _) = self.parts();
+        value(ReviewView {
+            task: IdState { id: task.id, state: task.state },
+            feedback: IdState { id: feedback.id, state: feedback.state },
+        })
     }
 }

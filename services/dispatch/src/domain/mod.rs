@@ -14,6 +14,7 @@ pub mod model;
 pub mod privacy;
 pub mod repeats;
 pub mod state;
+pub mod task;
 
 /// Declares a closed set of codes whose names are the proto enum value names, so the api
 /// maps them one to one and the store keeps readable text.
