@@ -52,6 +52,7 @@ async fn an_intake_is_one_trace_from_the_portal_through_dispatch_to_the_roster()
         default_filter: logs,
         trace_filter: "info".into(),
         otlp_endpoint: Some(receiver.endpoint()),
+        metrics_interval: None,
     })
     .expect("installing telemetry");
 

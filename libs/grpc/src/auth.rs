@@ -447,7 +447,12 @@ impl Authenticator {
 impl Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let principal = self.authenticate(request.metadata())?;
-        tracing::Span::current().record("enduser.id", principal.subject.as_str());
+        // On the request's span (minhu_telemetry::server_span declares these): who called,
+        // for which organisation. The token's claims only, never the request's content.
+        let span = tracing::Span::current();
+        span.record("enduser.id", principal.subject.as_str());
+        span.record("minhu.org.kind", principal.organization.kind.as_str());
+        span.record("minhu.org.id", principal.organization.id.as_str());
         request.extensions_mut().insert(principal);
         Ok(request)
     }

@@ -179,8 +179,10 @@ fn jwks_keys(variable: &str, value: &str) -> Result<Vec<KeyEntry>, ConfigError> 
 
 impl ServerConfig {
     /// The stack's knobs from `MINHU_REQUEST_TIMEOUT_SECS`, `MINHU_CONCURRENCY_LIMIT`,
-    /// `MINHU_CONCURRENCY_LIMIT_PER_CONNECTION`, `MINHU_MAX_MESSAGE_BYTES` and
-    /// `MINHU_SHUTDOWN_GRACE_SECS`, each defaulting to [`ServerConfig::default`].
+    /// `MINHU_CONCURRENCY_LIMIT_PER_CONNECTION`, `MINHU_MAX_MESSAGE_BYTES`,
+    /// `MINHU_SHUTDOWN_GRACE_SECS` and `MINHU_CORS_ALLOWED_ORIGINS` (comma-separated browser
+    /// origins for gRPC-Web, see [`AllowedOrigins`](crate::web::AllowedOrigins)), each
+    /// defaulting to [`ServerConfig::default`].
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         Ok(Self {
@@ -192,6 +194,8 @@ impl ServerConfig {
             )?,
             max_message_bytes: parsed("MINHU_MAX_MESSAGE_BYTES", d.max_message_bytes)?,
             shutdown_grace: Duration::from_secs(parsed("MINHU_SHUTDOWN_GRACE_SECS", d.shutdown_grace.as_secs())?),
+            cors_allowed_origins: parsed("MINHU_CORS_ALLOWED_ORIGINS", d.cors_allowed_origins)?,
+            tls: crate::tls::ServerTls::from_env()?,
         })
     }
 }
@@ -223,4 +227,22 @@ impl<T> From<T> for Secret<T> {
     fn from(value: T) -> Self {
         Self(value)
     }
+}
+
+/// The shortest retention of request_id first results a configuration may set: clients
+/// are promised a day of retries.
+pub const MIN_IDEMPOTENCY_RETENTION_HOURS: u64 = 24;
+
+/// `MINHU_IDEMPOTENCY_RETENTION_HOURS`: how long request_id first results are kept before
+/// the scheduled purge removes them (default 48, at least 24).
+pub fn idempotency_retention() -> Result<Duration, ConfigError> {
+    let default = minhu_store::idempotency::DEFAULT_RETENTION.as_secs() / 3600;
+    let hours: u64 = parsed("MINHU_IDEMPOTENCY_RETENTION_HOURS", default)?;
+    if hours < MIN_IDEMPOTENCY_RETENTION_HOURS {
+        return Err(ConfigError::new(
+            "MINHU_IDEMPOTENCY_RETENTION_HOURS",
+            format!("must be at least {MIN_IDEMPOTENCY_RETENTION_HOURS}: clients retry for up to a day"),
+        ));
+    }
+    Ok(Duration::from_secs(hours * 3600))
 }

@@ -90,7 +90,9 @@ impl Rpcs {
 
     /// The idempotency key of a mutating request to `method` by `principal` (AIP-155): a
     /// retry with the same `request_id` returns the first result; the same id with another
-    /// request, or from another caller, is INVALID_ARGUMENT on `request_id`.
+    /// request is INVALID_ARGUMENT on `request_id`. Keys are the caller's own: another
+    /// caller's id can neither be squatted nor probed (the same id from two callers is two
+    /// requests).
     pub fn idempotency(
         &self,
         method: &str,
@@ -98,7 +100,8 @@ impl Rpcs {
         request_id: &str,
         request: &impl prost::Message,
     ) -> Result<Idempotency, ApiError> {
-        Ok(Idempotency::for_rpc(format!("{}/{method}", self.service), &principal.subject, request_id, request)?)
+        let scope = format!("{}/{method}#{}", self.service, principal.subject);
+        Ok(Idempotency::for_rpc(scope, &principal.subject, request_id, request)?)
     }
 
     /// One `List` request's paging; `query` fingerprints the filters so that a token is

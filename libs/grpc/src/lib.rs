@@ -14,7 +14,9 @@
 //!   impossible timestamps), from the contracts' descriptors;
 //! - [`handler`]: the prelude every handler starts with (caller, ids, paging,
 //!   idempotency keys, NOT_FOUND);
-//! - [`run`]: `main` for every service binary ([`App`], [`run_main`]).
+//! - [`run`]: `main` for every service binary ([`App`], [`run_main`]);
+//! - [`web`]: gRPC-Web and CORS for browsers and HTTP/1.1 gateways;
+//! - [`observe`]: each call's status code on its span and in the RPC metrics.
 
 pub mod auth;
 pub mod config;
@@ -22,11 +24,14 @@ pub mod error;
 pub mod handler;
 pub mod limit;
 pub mod mask;
+pub mod observe;
 pub mod page;
 pub mod run;
 pub mod screen;
 pub mod server;
 pub mod timeout;
+pub mod tls;
+pub mod web;
 
 pub use auth::{
     AuthConfig, Authenticator, Claims, OrgKind, Organization, Principal, Role, ServiceIdentity, TokenIssuer,
@@ -41,3 +46,4 @@ pub use tokio_util::sync::CancellationToken;
 pub use mask::UpdatePaths;
 pub use page::{PageRequest, PageToken, page_size};
 pub use server::{GrpcServer, ServerConfig, shutdown_signal};
+pub use web::AllowedOrigins;

@@ -1,21 +1,31 @@
 //! [`GrpcServer`]: a service's handlers inside the stack every Minhu server shares.
 //!
+//! The server speaks HTTP/2 and HTTP/1.1 (browsers, gateways that only speak HTTP/1.1):
+//! plain gRPC needs HTTP/2, gRPC-Web works over either ([`web`](crate::web)).
+//!
 //! Request path, outermost first (each layer says why it is where it is):
 //!
-//! 1. trace span (tower-http) — first, so every later refusal is inside a span that
-//!    continues the caller's W3C trace;
-//! 2. load shedding — before the limit, so excess requests are refused at once with
+//! 1. CORS — first, so a browser's preflight is answered at once and never counts as a
+//!    call (no span, no metric, no authentication: a preflight carries no token);
+//! 2. gRPC-Web translation — before everything that reads gRPC, so spans, metrics, limits
+//!    and errors are those of an ordinary gRPC call whatever the wire;
+//! 3. trace span (tower-http) — so every later refusal is inside a span that continues the
+//!    caller's W3C trace;
+//! 4. the call's outcome ([`observe`](crate::observe)): the status code on the span and the
+//!    RPC metrics — inside the span, outside every refusal, so a shed or timed-out call is
+//!    counted with its code;
+//! 5. load shedding — before the limit, so excess requests are refused at once with
 //!    RESOURCE_EXHAUSTED instead of queueing until their deadlines pass;
-//! 3. global concurrency limit — bounds the work in flight across all connections, which
+//! 6. global concurrency limit — bounds the work in flight across all connections, which
 //!    is what protects the database pool;
-//! 4. message size limit — refuses oversized messages before they are buffered;
-//! 5. request timeout (DEADLINE_EXCEEDED), except for the methods a service declares
+//! 7. message size limit — refuses oversized messages before they are buffered;
+//! 8. request timeout (DEADLINE_EXCEEDED), except for the methods a service declares
 //!    long-running (client-streaming uploads), then tonic's per-connection limit;
-//! 6. the input screen's descriptor for the method called, put in the request's extensions
+//! 9. the input screen's descriptor for the method called, put in the request's extensions
 //!    for [`handler::caller`](crate::handler::caller) (innermost: only requests that will
 //!    run get one);
-//! 7. routes: the services added, `grpc.health.v1` and gRPC reflection — which lists
-//!    exactly the services this server serves, not every contract it was built with.
+//! 10. routes: the services added, `grpc.health.v1` and gRPC reflection — which lists
+//!     exactly the services this server serves, not every contract it was built with.
 //!
 //! Health reports NOT_SERVING until [`GrpcServer::serve`] starts and again as soon as the
 //! shutdown signal arrives, so load balancers stop sending work before the drain.
@@ -36,8 +46,10 @@ use tower_http::trace::TraceLayer;
 use crate::{
     Authenticator,
     limit::MessageSizeLimitLayer,
+    observe::ObserveLayer,
     screen::{DescriptorsError, Screens},
     timeout::TimeoutLayer,
+    web::AllowedOrigins,
 };
 
 /// The knobs of the shared stack.
@@ -53,6 +65,10 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// How long in-flight calls (and live streams) may run after the shutdown signal.
     pub shutdown_grace: Duration,
+    /// The browser origins that may call over gRPC-Web; none by default.
+    pub cors_allowed_origins: AllowedOrigins,
+    /// TLS (and mutual TLS) for this server; plaintext when `None` ([`crate::tls`]).
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +79,8 @@ impl Default for ServerConfig {
             concurrency_limit_per_connection: 256,
             max_message_bytes: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            cors_allowed_origins: AllowedOrigins::none(),
+            tls: None,
         }
     }
 }
@@ -89,6 +107,7 @@ pub struct GrpcServer {
     descriptor_sets: Vec<&'static [u8]>,
     long_running: std::collections::HashSet<String>,
     health: HealthReporter,
+    retention: Option<(sqlx::PgPool, Duration)>,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -110,6 +129,7 @@ impl GrpcServer {
             descriptor_sets: vec![tonic_health::pb::FILE_DESCRIPTOR_SET],
             long_running: Default::default(),
             health,
+            retention: None,
         }
     }
 
@@ -160,6 +180,13 @@ impl GrpcServer {
         self
     }
 
+    /// Purges `pool`'s request_id first results older than `max_age` while serving (every
+    /// ten minutes, stopping with the drain): retention enforced, not only possible.
+    pub fn retain_idempotency(mut self, pool: sqlx::PgPool, max_age: Duration) -> Self {
+        self.retention = Some((pool, max_age));
+        self
+    }
+
     /// Makes the services of an encoded `FileDescriptorSet` discoverable by reflection.
     pub fn register_descriptors(mut self, encoded: &'static [u8]) -> Self {
         self.descriptor_sets.push(encoded);
@@ -178,7 +205,16 @@ impl GrpcServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let Self { config, mut routes, names, descriptor_sets, long_running, health } = self;
+        let Self { config, mut routes, names, descriptor_sets, long_running, health, retention } = self;
+        let stop = tokio_util::sync::CancellationToken::new();
+        if let Some((pool, max_age)) = retention {
+            let stopped = stop.child_token();
+            tokio::spawn(minhu_store::idempotency::keep_for(pool, max_age, RETENTION_EVERY, async move {
+                stopped.cancelled().await
+            }));
+        }
+        // The purge stops when serving does, however serving ends.
+        let _stop_purge = stop.drop_guard();
 
         let mut v1 = tonic_reflection::server::Builder::configure();
         let mut v1alpha = tonic_reflection::server::Builder::configure();
@@ -198,6 +234,8 @@ impl GrpcServer {
         routes.add_service(v1alpha.build_v1alpha()?);
 
         let stack = ServiceBuilder::new()
+            .layer(config.cors_allowed_origins.cors_layer())
+            .layer(tonic_web::GrpcWebLayer::new())
             .layer(
                 TraceLayer::new_for_grpc()
                     .make_span_with(minhu_telemetry::server_span)
@@ -205,6 +243,9 @@ impl GrpcServer {
                     // failures are logged with their cause where they are mapped (ApiError).
                     .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
             )
+            // Built now, after telemetry is installed: instruments bind the meter provider
+            // of the moment they are made.
+            .layer(ObserveLayer::new(minhu_telemetry::metrics::RpcServerMetrics::new()))
             .load_shed()
             .concurrency_limit(config.concurrency_limit)
             .layer(MessageSizeLimitLayer::new(config.max_message_bytes))
@@ -217,7 +258,13 @@ impl GrpcServer {
             })
             .into_inner();
 
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(tls.config())?;
+        }
+        let router = builder
+            // gRPC-Web from browsers and HTTP/1.1-only gateways; HTTP/2 as before.
+            .accept_http1(true)
             .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(stack)
@@ -258,6 +305,9 @@ impl GrpcServer {
         Ok(())
     }
 }
+
+/// How often first results past their retention are purged.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
 /// What reflection lists beside the services added: health and reflection itself.
 const REFLECTED_ALWAYS: [&str; 3] =

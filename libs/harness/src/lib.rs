@@ -100,18 +100,26 @@ fn patient(mut database: minhu_store::DatabaseConfig) -> minhu_store::DatabaseCo
     database
 }
 
-/// How to start a [`Suite`]: dispatch's deadline policy and clock, appraisal's consumer.
+/// How to start a [`Suite`]: dispatch's deadline policy and clock, appraisal's consumer,
+/// and the server stack's settings of every service.
 #[derive(Debug)]
 pub struct SuiteBuilder {
     policy: DeadlinePolicy,
     clock: Option<ManualClock>,
     consume: bool,
     feed_poll: Duration,
+    server: ServerConfig,
 }
 
 impl Default for SuiteBuilder {
     fn default() -> Self {
-        Self { policy: DeadlinePolicy::default(), clock: None, consume: true, feed_poll: Duration::from_millis(200) }
+        Self {
+            policy: DeadlinePolicy::default(),
+            clock: None,
+            consume: true,
+            feed_poll: Duration::from_millis(200),
+            server: ServerConfig::default(),
+        }
     }
 }
 
@@ -125,6 +133,13 @@ impl SuiteBuilder {
     /// Dispatch's deadline policy, adjusted by `adjust`.
     pub fn deadlines(mut self, adjust: impl FnOnce(&mut DeadlinePolicy)) -> Self {
         adjust(&mut self.policy);
+        self
+    }
+
+    /// Every service's server stack runs with `server` (e.g. CORS origins for gRPC-Web)
+    /// instead of [`ServerConfig::default`].
+    pub fn server(mut self, server: ServerConfig) -> Self {
+        self.server = server;
         self
     }
 
@@ -158,7 +173,7 @@ impl SuiteBuilder {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
             database: patient(roster_db.config()),
             auth: AuthConfig::dev(),
-            server: ServerConfig::default(),
+            server: self.server.clone(),
         })
         .await
         .expect("building the roster");
@@ -172,7 +187,7 @@ impl SuiteBuilder {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
             database: patient(dispatch_db.config()),
             auth: AuthConfig::dev(),
-            server: ServerConfig::default(),
+            server: self.server.clone(),
             roster_url: format!("http://{roster_addr}"),
             identity: minhu_dispatch::clients::ServiceIdentity::Dev,
             reporter_key: minhu_dispatch::ReporterKey::dev(),
@@ -205,10 +220,11 @@ impl SuiteBuilder {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
             database: patient(appraisal_db.config()),
             auth: AuthConfig::dev(),
-            server: ServerConfig::default(),
+            server: self.server.clone(),
             feed: minhu_appraisal::FeedSource {
                 dispatch_url: format!("http://{dispatch_addr}"),
                 identity: minhu_appraisal::ServiceIdentity::dev("minhu-appraisal"),
+                tls: Default::default(),
             },
             consume: self.consume,
         })

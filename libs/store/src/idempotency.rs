@@ -48,19 +48,53 @@ pub enum Replay<M> {
     Stored(M),
 }
 
+/// Encrypts stored first results, for services whose responses carry personal data (the
+/// reporter's contact in dispatch's): nothing readable at rest outside the sealed columns.
+/// `context` (the record's scope and request id) is bound as associated data, so a sealed
+/// response cannot be moved to another record.
+pub trait Seal: Send + Sync + std::fmt::Debug {
+    /// `plain` sealed.
+    fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8>;
+    /// The plain bytes, or `None` when `sealed` was not sealed with this key and context.
+    fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>>;
+}
+
 /// One request's idempotency key.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     scope: String,
     request_id: String,
     fingerprint: Fingerprint,
+    seal: Option<std::sync::Arc<dyn Seal>>,
 }
 
 impl Idempotency {
     /// The key of a request to `scope` (the RPC's full name). An empty `request_id` means
     /// the caller opted out: every call proceeds.
     pub fn new(scope: impl Into<String>, request_id: &str, fingerprint: Fingerprint) -> Self {
-        Self { scope: scope.into(), request_id: request_id.trim().to_owned(), fingerprint }
+        Self { scope: scope.into(), request_id: request_id.trim().to_owned(), fingerprint, seal: None }
+    }
+
+    /// The stored first result is sealed with `seal` (and opened with it on a replay).
+    pub fn sealed(mut self, seal: std::sync::Arc<dyn Seal>) -> Self {
+        self.seal = Some(seal);
+        self
+    }
+
+    fn context(&self) -> Vec<u8> {
+        [self.scope.as_bytes(), b"\n", self.request_id.as_bytes()].concat()
+    }
+
+    fn decode<M: prost::Message + Default>(&self, stored: &[u8]) -> Result<M, StoreError> {
+        match &self.seal {
+            None => decode(stored),
+            Some(seal) => {
+                let plain = seal.open(&self.context(), stored).ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::Protocol("a stored first result does not open with this key".into()))
+                })?;
+                decode(&plain)
+            }
+        }
     }
 
     /// The key of a call to `rpc` (`package.Service/Method`) by `caller`, after checking the
@@ -98,7 +132,7 @@ impl Idempotency {
             Some((fingerprint, _)) if fingerprint != self.fingerprint.0 => {
                 Err(StoreError::RequestIdReused(self.request_id.clone()))
             }
-            Some((_, response)) => response.map(|bytes| decode(&bytes)).transpose(),
+            Some((_, response)) => response.map(|bytes| self.decode(&bytes)).transpose(),
         }
     }
 
@@ -139,7 +173,7 @@ impl Idempotency {
             // Only a committed claim is visible, and it always has its response.
             StoreError::Database(sqlx::Error::Protocol("idempotency record without a response".into()))
         })?;
-        Ok(Replay::Stored(decode(&response)?))
+        Ok(Replay::Stored(self.decode(&response)?))
     }
 
     /// Stores the result of the claimed request, in the same transaction as its effect.
@@ -147,10 +181,15 @@ impl Idempotency {
         if !self.is_enabled() {
             return Ok(());
         }
+        let encoded = response.encode_to_vec();
+        let stored = match &self.seal {
+            None => encoded,
+            Some(seal) => seal.seal(&self.context(), &encoded),
+        };
         sqlx::query("UPDATE minhu_idempotency_records SET response = $3 WHERE scope = $1 AND request_id = $2")
             .bind(&self.scope)
             .bind(&self.request_id)
-            .bind(response.encode_to_vec())
+            .bind(stored)
             .execute(&mut *tx)
             .await?;
         Ok(())
@@ -182,6 +221,34 @@ impl Idempotency {
         self.complete(&mut tx, &result).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(result)
+    }
+}
+
+/// How long first results are kept by default: longer than any client's retry window
+/// (the contracts promise a day), short enough that they do not accumulate.
+pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
+
+/// Purges records older than `max_age` every `every` until `stop` completes: retention
+/// enforced, not only possible. A failed turn is logged and retried at the next.
+pub async fn keep_for(
+    pool: sqlx::PgPool,
+    max_age: std::time::Duration,
+    every: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = ticks.tick() => {}
+        }
+        match purge_older_than(&pool, max_age).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, ?max_age, "purged idempotency records past their retention"),
+            Err(error) => tracing::warn!(%error, "purging idempotency records"),
+        }
     }
 }
 

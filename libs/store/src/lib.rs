@@ -16,7 +16,7 @@ use sqlx::{
     postgres::PgPoolOptions,
 };
 
-pub use idempotency::{Fingerprint, Idempotency, Replay, TxFuture};
+pub use idempotency::{Fingerprint, Idempotency, Replay, Seal, TxFuture};
 pub use write::write;
 pub use sqlx;
 
@@ -29,6 +29,8 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// How long a request waits for a connection before UNAVAILABLE.
     pub acquire_timeout: Duration,
+    /// How long request_id first results are kept ([`idempotency::keep_for`]).
+    pub idempotency_retention: Duration,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -44,7 +46,12 @@ impl std::fmt::Debug for DatabaseConfig {
 impl DatabaseConfig {
     /// Defaults for `url`: 10 connections, 5 s acquire timeout.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 10, acquire_timeout: Duration::from_secs(5) }
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            idempotency_retention: idempotency::DEFAULT_RETENTION,
+        }
     }
 }
 
@@ -118,20 +125,72 @@ pub async fn connect_and_migrate(config: &DatabaseConfig, sets: &[&Migrator]) ->
     Ok(pool)
 }
 
-/// Connects without migrating (tools, tests).
+/// Connects without migrating (tools, tests). The pool reports its saturation as metrics
+/// ([`report_pool_metrics`]) under its database's name.
 pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, StoreError> {
-    PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
         .connect(&config.url)
         .await
-        .map_err(|source| StoreError::Connect { url: redact(&config.url), source })
+        .map_err(|source| StoreError::Connect { url: redact(&config.url), source })?;
+    report_pool_metrics(&pool, database_name(&config.url));
+    Ok(pool)
+}
+
+/// The database part of a Postgres URL (`postgres://u@h:5432/minhu_roster?x=y` → `minhu_roster`).
+fn database_name(url: &str) -> &str {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    match path.rsplit_once('/') {
+        Some((before, name)) if before.contains("://") && !before.ends_with('/') && !name.is_empty() => name,
+        _ => "postgres",
+    }
+}
+
+/// Registers `pool`'s saturation as gauges read at each metrics export:
+/// `db.client.connection.count` by `db.client.connection.state` (`used`, `idle`) and
+/// `db.client.connection.max`, each with `db.client.connection.pool.name = pool_name` (the
+/// OpenTelemetry database conventions). A pool used near its max is what makes requests
+/// wait and then fail UNAVAILABLE. Without a metrics exporter this does nothing; with one
+/// the gauge keeps a handle on the pool for the life of the process and stops reporting
+/// once the pool is closed.
+pub fn report_pool_metrics(pool: &PgPool, pool_name: &str) {
+    use minhu_telemetry::metrics::{KeyValue, gauge};
+    let name = KeyValue::new("db.client.connection.pool.name", pool_name.to_owned());
+    let (counted, maxed) = (pool.clone(), pool.clone());
+    let counted_name = name.clone();
+    gauge("db.client.connection.count", "connections of the pool, used and idle", "{connection}", move || {
+        if counted.is_closed() {
+            return Vec::new();
+        }
+        let (size, idle) = (u64::from(counted.size()), counted.num_idle() as u64);
+        vec![
+            (size.saturating_sub(idle), vec![counted_name.clone(), KeyValue::new("db.client.connection.state", "used")]),
+            (idle, vec![counted_name.clone(), KeyValue::new("db.client.connection.state", "idle")]),
+        ]
+    });
+    gauge("db.client.connection.max", "the most connections the pool opens", "{connection}", move || {
+        if maxed.is_closed() {
+            return Vec::new();
+        }
+        vec![(u64::from(maxed.options().get_max_connections()), vec![name.clone()])]
+    });
 }
 
 /// A Redis connection that reconnects by itself; cheap to clone.
 pub async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, StoreError> {
     let client = redis::Client::open(url)?;
     Ok(client.get_connection_manager().await?)
+}
+
+#[cfg(test)]
+mod pool_name_tests {
+    #[test]
+    fn the_pool_is_named_after_its_database() {
+        assert_eq!(super::database_name("postgres://u:p@h:5432/minhu_roster?sslmode=require"), "minhu_roster");
+        assert_eq!(super::database_name("postgres://h/minhu_dispatch"), "minhu_dispatch");
+        assert_eq!(super::database_name("postgres://h"), "postgres");
+    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,34 @@
 //! Telemetry for every Minhu process: one `tracing` subscriber (pretty or JSON logs), spans
-//! exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the W3C trace context
-//! carried in gRPC metadata so that one request is one trace across services.
+//! and [`metrics`] exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the W3C
+//! trace context carried in gRPC metadata so that one request is one trace across services.
+//!
+//! Server spans follow the OpenTelemetry RPC semantic conventions ([`server_span`],
+//! [`record_grpc_status`]): `rpc.system`, `rpc.service`, `rpc.method`,
+//! `rpc.grpc.status_code`, span status ERROR for the server's own failures, and the
+//! authenticated caller (`enduser.id`, `minhu.org.kind`, `minhu.org.id`), never a
+//! reporter's personal data.
 //!
 //! Call [`init`] first thing in `main` and keep the returned [`Telemetry`] until the process
-//! ends; [`Telemetry::shutdown`] flushes spans still buffered.
+//! ends; [`Telemetry::shutdown`] flushes spans and metrics still buffered.
 
+pub mod metrics;
 mod propagation;
 
+use std::time::Duration;
+
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    metrics::{PeriodicReader, SdkMeterProvider},
+    propagation::TraceContextPropagator,
+    trace::SdkTracerProvider,
+};
 use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
-pub use propagation::{TraceContextInterceptor, extract_context, inject_context, server_span};
+pub use propagation::{
+    TraceContextInterceptor, client_span, extract_context, inject_context, is_server_error, record_grpc_status,
+    server_span,
+};
 
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,8 +64,11 @@ pub struct TelemetryConfig {
     /// `EnvFilter` directives for the spans exported over OTLP, independent of the log
     /// filter so that quiet logs (`RUST_LOG=warn`) do not switch tracing off.
     pub trace_filter: String,
-    /// OTLP/gRPC collector endpoint; `None` disables export.
+    /// OTLP/gRPC collector endpoint; `None` disables export (of spans and metrics).
     pub otlp_endpoint: Option<String>,
+    /// How often metrics are exported; `None` is the SDK's default (60 s, or the standard
+    /// `OTEL_METRIC_EXPORT_INTERVAL` in milliseconds). Tests use a short one.
+    pub metrics_interval: Option<Duration>,
 }
 
 impl TelemetryConfig {
@@ -68,6 +88,7 @@ impl TelemetryConfig {
             default_filter: "info".into(),
             trace_filter,
             otlp_endpoint,
+            metrics_interval: None,
         })
     }
 }
@@ -77,6 +98,7 @@ impl TelemetryConfig {
 #[must_use = "dropping Telemetry early stops span export"]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
 }
 
 /// Installs the global subscriber and propagator. Must run inside a Tokio runtime when an
@@ -94,9 +116,12 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, opentelemetry_otlp::E
         }
     };
 
-    let provider = match &config.otlp_endpoint {
-        Some(endpoint) => Some(otlp_provider(&config.service_name, endpoint)?),
-        None => None,
+    let (provider, meters) = match &config.otlp_endpoint {
+        Some(endpoint) => (
+            Some(otlp_provider(&config.service_name, endpoint)?),
+            Some(otlp_meters(&config.service_name, endpoint, config.metrics_interval)?),
+        ),
+        None => (None, None),
     };
     // Each layer has its own filter: what is logged and what is exported are separate choices.
     let otel = provider.as_ref().map(|p| {
@@ -111,7 +136,27 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, opentelemetry_otlp::E
     if let Some(p) = &provider {
         opentelemetry::global::set_tracer_provider(p.clone());
     }
-    Ok(Telemetry { provider })
+    if let Some(m) = &meters {
+        opentelemetry::global::set_meter_provider(m.clone());
+    }
+    Ok(Telemetry { provider, meters })
+}
+
+fn otlp_meters(
+    service_name: &str,
+    endpoint: &str,
+    interval: Option<Duration>,
+) -> Result<SdkMeterProvider, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::MetricExporter::builder().with_tonic().with_endpoint(endpoint).build()?;
+    let mut reader = PeriodicReader::builder(exporter);
+    if let Some(interval) = interval {
+        reader = reader.with_interval(interval);
+    }
+    Ok(SdkMeterProvider::builder()
+        .with_reader(reader.build())
+        .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build())
+        .build())
 }
 
 fn otlp_provider(
@@ -132,6 +177,9 @@ impl Telemetry {
     /// the runtime's worker threads (`spawn_blocking`, `block_in_place`), since the
     /// exporter's channel needs the runtime to make progress meanwhile.
     pub fn flush(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
+        if let Some(meters) = &self.meters {
+            meters.force_flush()?;
+        }
         match &self.provider {
             Some(provider) => provider.force_flush(),
             None => Ok(()),
@@ -141,6 +189,11 @@ impl Telemetry {
     /// Flushes buffered spans and stops the exporter. Blocking, so run it off the runtime's
     /// worker threads (e.g. in `spawn_blocking`) at the very end of `main`.
     pub fn shutdown(self) {
+        if let Some(meters) = self.meters
+            && let Err(error) = meters.shutdown()
+        {
+            eprintln!("telemetry: flushing metrics failed: {error}");
+        }
         if let Some(provider) = self.provider
             && let Err(error) = provider.shutdown()
         {

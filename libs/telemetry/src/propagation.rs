@@ -42,6 +42,12 @@ pub fn inject_context(metadata: &mut MetadataMap) {
 
 /// The span for one incoming gRPC request, child of the caller's span when the request
 /// carries a `traceparent`. Used as tower-http's `make_span_with`.
+///
+/// Its attributes follow the OpenTelemetry RPC conventions. Those known only later are
+/// declared empty here and recorded on the span as they become known (a field not declared
+/// when the span is made cannot be recorded): `rpc.grpc.status_code` and `otel.status_code`
+/// by [`record_grpc_status`] when the status is sent, `enduser.id`, `minhu.org.kind` and
+/// `minhu.org.id` by the authenticator once the token is verified.
 pub fn server_span<B>(request: &http::Request<B>) -> tracing::Span {
     let path = request.uri().path();
     let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
@@ -49,12 +55,51 @@ pub fn server_span<B>(request: &http::Request<B>) -> tracing::Span {
         "grpc.request",
         otel.name = %path.trim_start_matches('/'),
         otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
         rpc.system = "grpc",
         rpc.service = %service,
         rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        enduser.id = tracing::field::Empty,
+        minhu.org.kind = tracing::field::Empty,
+        minhu.org.id = tracing::field::Empty,
     );
     let _ = span.set_parent(extract_context(request.headers()));
     span
+}
+
+/// The span for one outgoing call to `service` (`minhu.roster.v1.RosterService`) `method`
+/// (`ResolveLocation`), a client span by the same conventions; enter it (or `instrument` the
+/// call with it) before the call so the trace context sent is its own, and record the
+/// outcome with [`record_grpc_status`].
+pub fn client_span(service: &str, method: &str) -> tracing::Span {
+    tracing::info_span!(
+        "grpc.call",
+        otel.name = %format_args!("{service}/{method}"),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+    )
+}
+
+/// The codes the RPC conventions count as the server's failure (span status ERROR on a
+/// server span): UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
+/// DATA_LOSS. A caller's mistake (INVALID_ARGUMENT, NOT_FOUND, …) leaves the status unset.
+pub fn is_server_error(code: i32) -> bool {
+    matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
+}
+
+/// Records a call's gRPC status `code` on `span` (made by [`server_span`] or
+/// [`client_span`]): `rpc.grpc.status_code`, and span status ERROR when the code is a
+/// server failure — on a client span every non-OK code is one, as the conventions say.
+pub fn record_grpc_status(span: &tracing::Span, code: i32, client: bool) {
+    span.record("rpc.grpc.status_code", i64::from(code));
+    if (client && code != 0) || (!client && is_server_error(code)) {
+        span.record("otel.status_code", "ERROR");
+    }
 }
 
 /// A client interceptor that puts the current trace context on every outgoing call.

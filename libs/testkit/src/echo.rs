@@ -7,7 +7,7 @@ use minhu_grpc::{
     ApiError, AuthConfig, Authenticator, FieldViolations, GrpcServer, OrgKind, PageToken, Principal, Role,
     ServerConfig, page_size,
 };
-use minhu_store::{DatabaseConfig, Fingerprint, Idempotency};
+use minhu_store::DatabaseConfig;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -27,6 +27,9 @@ use pb::{
 
 /// The echo service's migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The echo service's RPCs, as a real service scopes its keys.
+static RPCS: minhu_grpc::Rpcs = minhu_grpc::Rpcs::new("minhu.testkit.v1.EchoService");
 
 /// The echo service's handlers.
 #[derive(Debug, Clone)]
@@ -64,21 +67,15 @@ impl EchoService for Echo {
     }
 
     async fn create_note(&self, request: Request<CreateNoteRequest>) -> Result<Response<Note>, Status> {
-        let principal = Principal::of(&request)?.clone();
-        let input = request.into_inner();
+        let (principal, input) = minhu_grpc::caller(request)?;
         let mut violations = FieldViolations::new();
         let text = violations.required_text("text", &input.text, 200).to_owned();
         violations.optional_text("request_id", &input.request_id, 64);
         violations.into_result()?;
 
-        let key = Idempotency::new(
-            "minhu.testkit.v1.EchoService/CreateNote",
-            &input.request_id,
-            Fingerprint::of(&principal.subject, &input),
-        );
+        let key = RPCS.idempotency("CreateNote", &principal, &input.request_id, &input)?;
         let author = principal.subject.clone();
-        let note = key
-            .run(&self.pool, move |tx| {
+        let note = minhu_store::write(&self.pool, &key, async { Ok::<_, ApiError>(()) }, move |tx, ()| {
                 Box::pin(async move {
                     let (id,): (i64,) = sqlx::query_as("INSERT INTO notes (text, author) VALUES ($1, $2) RETURNING id")
                         .bind(&text)
@@ -89,7 +86,7 @@ impl EchoService for Echo {
                     Ok::<_, ApiError>(Note { id, text, author })
                 })
             })
-            .await?;
+        .await?;
         Ok(Response::new(note))
     }
 

@@ -44,6 +44,7 @@ pub fn init_logging() {
                 default_filter: if level.is_empty() { "info".into() } else { level },
                 trace_filter: "off".into(),
                 otlp_endpoint: None,
+                metrics_interval: None,
             };
             if let Ok(telemetry) = minhu_telemetry::init(&config) {
                 // Logs only: nothing to flush, keep it for the process's lifetime.

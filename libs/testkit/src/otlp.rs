@@ -1,6 +1,7 @@
-//! An OTLP/gRPC trace receiver for tests: a real `TraceService/Export` server on
-//! `127.0.0.1:0` that keeps every span it is sent, so a test can point
-//! [`minhu_telemetry::init`] at it and assert on what a collector would have received.
+//! An OTLP/gRPC receiver for tests: real `TraceService/Export` and `MetricsService/Export`
+//! servers on `127.0.0.1:0` that keep every span and every metric data point they are
+//! sent, so a test can point [`minhu_telemetry::init`] at it and assert on what a collector
+//! would have received.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -14,17 +15,26 @@
 use std::{collections::BTreeMap, fmt::Write as _, net::SocketAddr, time::Duration};
 
 use opentelemetry_proto::tonic::{
-    collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-        trace_service_server::{TraceService, TraceServiceServer},
+    collector::{
+        metrics::v1::{
+            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+            metrics_service_server::{MetricsService, MetricsServiceServer},
+        },
+        trace::v1::{
+            ExportTraceServiceRequest, ExportTraceServiceResponse,
+            trace_service_server::{TraceService, TraceServiceServer},
+        },
     },
     common::v1::{AnyValue, KeyValue, any_value::Value},
+    metrics::v1::{metric::Data, number_data_point},
 };
 use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 
 /// What kind of span it is (client, server, internal, …), as sent over OTLP.
 pub use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+/// A span's status: unset, OK or ERROR.
+pub use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 /// One span as the collector received it, flattened for assertions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +53,51 @@ pub struct Span {
     pub kind: SpanKind,
     /// Every attribute, its value written as a string (`true`, `42`, `[a, b]`, …).
     pub attributes: BTreeMap<String, String>,
+    /// Its status (ERROR for the server's own failures).
+    pub status: StatusCode,
 }
 
 impl Span {
     /// The attribute `key`, if the span has it.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
+    }
+}
+
+/// What kind of metric a data point belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A gauge (observable or synchronous).
+    Gauge,
+    /// A sum: counters and up-down counters.
+    Sum,
+    /// A histogram with explicit buckets.
+    Histogram,
+    /// Exponential histograms and summaries (Minhu sends none).
+    Other,
+}
+
+/// One metric data point as the collector received it, flattened for assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPoint {
+    /// `service.name` of the resource that sent it.
+    pub service_name: String,
+    /// The metric's name (`rpc.server.duration`).
+    pub name: String,
+    /// Its unit (`ms`).
+    pub unit: String,
+    /// Gauge, sum or histogram.
+    pub kind: MetricKind,
+    /// The point's attributes, each value written as a string (as for spans).
+    pub attributes: BTreeMap<String, String>,
+    /// The value of a gauge or sum; the sum of the observations of a histogram.
+    pub value: f64,
+    /// How many observations a histogram point holds (`None` for gauges and sums).
+    pub count: Option<u64>,
+}
+
+impl DataPoint {
+    /// The attribute `key`, if the point has it.
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes.get(key).map(String::as_str)
     }
@@ -57,18 +108,21 @@ impl Span {
 pub struct Receiver {
     addr: SocketAddr,
     spans: watch::Receiver<Vec<Span>>,
+    points: watch::Receiver<Vec<DataPoint>>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
 impl Receiver {
-    /// Serves the OTLP trace service on an ephemeral port of `127.0.0.1`.
+    /// Serves the OTLP trace and metrics services on an ephemeral port of `127.0.0.1`.
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding an ephemeral port");
         let addr = listener.local_addr().expect("listener address");
         let (store, spans) = watch::channel(Vec::new());
+        let (metric_store, points) = watch::channel(Vec::new());
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(Collector { store }))
+            .add_service(MetricsServiceServer::new(MetricCollector { store: metric_store }))
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
                 let _ = stop.await;
             });
@@ -77,7 +131,7 @@ impl Receiver {
                 eprintln!("testkit: the OTLP receiver stopped: {error}");
             }
         });
-        Self { addr, spans, shutdown: Some(shutdown) }
+        Self { addr, spans, points, shutdown: Some(shutdown) }
     }
 
     /// The URL to give an OTLP/gRPC exporter, `http://127.0.0.1:PORT`.
@@ -103,6 +157,33 @@ impl Receiver {
             // The sender lives in the server task, which only ends when `self` is dropped.
             Ok(Err(_)) => panic!("the OTLP receiver stopped while waiting for spans"),
             Err(_) => panic!("spans did not arrive within {timeout:?}; received: {:#?}", self.spans()),
+        }
+    }
+}
+
+impl Receiver {
+    /// Every metric data point received so far, in arrival order (a cumulative metric sends
+    /// its points again at every export: the latest come last).
+    pub fn data_points(&self) -> Vec<DataPoint> {
+        self.points.borrow().clone()
+    }
+
+    /// Waits until `predicate` holds for the data points received so far and returns them,
+    /// checked again after every export like [`wait_for`](Self::wait_for).
+    ///
+    /// # Panics
+    ///
+    /// When `timeout` passes first, with the names of the metrics that did arrive.
+    pub async fn wait_for_metrics(
+        &self,
+        mut predicate: impl FnMut(&[DataPoint]) -> bool,
+        timeout: Duration,
+    ) -> Vec<DataPoint> {
+        let mut points = self.points.clone();
+        match tokio::time::timeout(timeout, points.wait_for(|points| predicate(points))).await {
+            Ok(Ok(points)) => points.clone(),
+            Ok(Err(_)) => panic!("the OTLP receiver stopped while waiting for metrics"),
+            Err(_) => panic!("metrics did not arrive within {timeout:?}; received: {:#?}", self.data_points()),
         }
     }
 }
@@ -133,6 +214,64 @@ impl TraceService for Collector {
     }
 }
 
+/// The `MetricsService` implementation: flattens each export into data points.
+struct MetricCollector {
+    store: watch::Sender<Vec<DataPoint>>,
+}
+
+#[tonic::async_trait]
+impl MetricsService for MetricCollector {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let received = flatten_metrics(request.into_inner());
+        self.store.send_modify(|points| points.extend(received));
+        Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
+
+fn flatten_metrics(request: ExportMetricsServiceRequest) -> Vec<DataPoint> {
+    let number = |value: Option<number_data_point::Value>| match value {
+        Some(number_data_point::Value::AsDouble(d)) => d,
+        Some(number_data_point::Value::AsInt(i)) => i as f64,
+        None => 0.0,
+    };
+    let mut out = Vec::new();
+    for resource_metrics in request.resource_metrics {
+        let service_name = resource_metrics
+            .resource
+            .as_ref()
+            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+            .map(|kv| value_string(kv.value.as_ref()))
+            .unwrap_or_default();
+        for metric in resource_metrics.scope_metrics.into_iter().flat_map(|scope| scope.metrics) {
+            let point = |kind, attributes: &[KeyValue], value, count| DataPoint {
+                service_name: service_name.clone(),
+                name: metric.name.clone(),
+                unit: metric.unit.clone(),
+                kind,
+                attributes: self::attributes(attributes),
+                value,
+                count,
+            };
+            match &metric.data {
+                Some(Data::Gauge(gauge)) => out.extend(
+                    gauge.data_points.iter().map(|p| point(MetricKind::Gauge, &p.attributes, number(p.value), None)),
+                ),
+                Some(Data::Sum(sum)) => out.extend(
+                    sum.data_points.iter().map(|p| point(MetricKind::Sum, &p.attributes, number(p.value), None)),
+                ),
+                Some(Data::Histogram(histogram)) => out.extend(histogram.data_points.iter().map(|p| {
+                    point(MetricKind::Histogram, &p.attributes, p.sum.unwrap_or_default(), Some(p.count))
+                })),
+                Some(_) | None => out.push(point(MetricKind::Other, &[], 0.0, None)),
+            }
+        }
+    }
+    out
+}
+
 fn flatten(request: ExportTraceServiceRequest) -> Vec<Span> {
     let mut out = Vec::new();
     for resource_spans in request.resource_spans {
@@ -144,6 +283,7 @@ fn flatten(request: ExportTraceServiceRequest) -> Vec<Span> {
             .unwrap_or_default();
         for span in resource_spans.scope_spans.into_iter().flat_map(|scope| scope.spans) {
             let kind = span.kind();
+            let status = span.status.as_ref().map_or(StatusCode::Unset, |s| s.code());
             out.push(Span {
                 service_name: service_name.clone(),
                 trace_id: hex(&span.trace_id),
@@ -153,6 +293,7 @@ fn flatten(request: ExportTraceServiceRequest) -> Vec<Span> {
                 name: span.name,
                 kind,
                 attributes: attributes(&span.attributes),
+                status,
             });
         }
     }

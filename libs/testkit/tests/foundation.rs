@@ -9,7 +9,7 @@ use minhu_testkit::{
     TestDatabase, TestRedis, TestServer,
     echo::{
         self,
-        pb::{CreateNoteRequest, EchoRequest, ListNotesRequest, echo_service_client::EchoServiceClient},
+        pb::{CreateNoteRequest, EchoRequest, ListNotesRequest, Note, echo_service_client::EchoServiceClient},
     },
     tokens,
 };
@@ -218,11 +218,15 @@ async fn a_retried_request_id_returns_the_first_result_and_writes_once() {
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "request_id");
 
-    // Another caller replaying the id learns nothing of the first caller's result.
+    // Keys are per caller: another caller's same id is another request — it neither sees the
+    // first caller's result nor is refused for an id it cannot know was taken.
     let mut other = app.client_as(&tokens::street_dispatcher("shuiguohu"));
-    assert_eq!(other.create_note(request).await.unwrap_err().code(), Code::InvalidArgument);
+    let theirs = other.create_note(request.clone()).await.unwrap().into_inner();
+    assert_ne!(theirs.id, first.id);
+    assert_ne!(theirs.author, first.author);
+    assert_eq!(other.create_note(request).await.unwrap().into_inner(), theirs, "their retry gets their first result");
     let (notes,): (i64,) = sqlx::query_as("SELECT count(*) FROM notes").fetch_one(&pool).await.unwrap();
-    assert_eq!(notes, 1, "refused requests write nothing");
+    assert_eq!(notes, 2);
 }
 
 #[tokio::test]
@@ -305,4 +309,164 @@ async fn a_call_over_the_request_timeout_is_deadline_exceeded_unless_long_runnin
     let mut request = tonic::Request::new(slow);
     request.set_timeout(Duration::from_millis(50));
     assert_eq!(client.echo(request).await.unwrap_err().code(), Code::Cancelled);
+}
+
+/// A CA, and a certificate signed by it for `name` (and 127.0.0.1), PEM.
+struct Pki {
+    ca_pem: Vec<u8>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Minhu test CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = params.self_signed(&key).unwrap();
+        Self { ca_pem: ca.pem().into_bytes(), issuer: rcgen::Issuer::new(params, key) }
+    }
+
+    fn issue(&self, name: &str) -> minhu_grpc::tls::KeyPair {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        minhu_grpc::tls::KeyPair {
+            cert_pem: cert.pem().into_bytes(),
+            key_pem: minhu_grpc::Secret::new(key.serialize_pem().into_bytes()),
+        }
+    }
+}
+
+async fn echo_over(endpoint: tonic::transport::Endpoint) -> Result<(), String> {
+    let channel = endpoint.connect().await.map_err(|e| format!("connect: {e:?}"))?;
+    let mut client = EchoServiceClient::with_interceptor(channel, tokens::bearer(&tokens::street_dispatcher("zhongnanlu")));
+    client.echo(App::echo_for("zhongnanlu")).await.map(|_| ()).map_err(|s| format!("{s:?}"))
+}
+
+#[tokio::test]
+async fn with_a_certificate_configured_the_server_speaks_only_tls_and_with_a_client_ca_only_to_known_services() {
+    let pki = Pki::new();
+    let server_tls = minhu_grpc::tls::ServerTls { identity: pki.issue("localhost"), client_ca_pem: None };
+    let db = TestDatabase::create("echo").await;
+    let config = ServerConfig { tls: Some(server_tls.clone()), ..ServerConfig::default() };
+    let server = TestServer::start(echo::build(&db.config(), &AuthConfig::dev(), config).await.unwrap()).await;
+    let https = format!("https://localhost:{}", server.addr().port());
+    let trusting = minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: None };
+    // The listener may still be starting: a trusting client retries until it answers.
+    let mut answered = Err(String::new());
+    for _ in 0..50 {
+        answered = echo_over(trusting.endpoint(&https).unwrap()).await;
+        if answered.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    answered.expect("a client trusting the CA is served over TLS");
+
+    let plaintext = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", server.addr().port())).unwrap();
+    assert!(echo_over(plaintext).await.is_err(), "plaintext reaches a TLS server");
+    let stranger = Pki::new();
+    let distrusting = minhu_grpc::tls::ClientTls { ca_pem: Some(stranger.ca_pem.clone()), identity: None };
+    assert!(echo_over(distrusting.endpoint(&https).unwrap()).await.is_err(), "a certificate from another CA is trusted");
+    assert!(
+        minhu_grpc::tls::ClientTls::default().endpoint(&https).is_err(),
+        "an https URL without a CA must not be accepted as trusting nobody"
+    );
+    server.stop().await.unwrap();
+
+    // Mutual TLS: the service's certificate is its identity on the wire.
+    let mutual = minhu_grpc::tls::ServerTls { client_ca_pem: Some(pki.ca_pem.clone()), ..server_tls };
+    let config = ServerConfig { tls: Some(mutual), ..ServerConfig::default() };
+    let server = TestServer::start(echo::build(&db.config(), &AuthConfig::dev(), config).await.unwrap()).await;
+    let https = format!("https://localhost:{}", server.addr().port());
+    let dispatch = minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: Some(pki.issue("minhu-dispatch")) };
+    let mut answered = Err(String::new());
+    for _ in 0..50 {
+        answered = echo_over(dispatch.endpoint(&https).unwrap()).await;
+        if answered.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    answered.expect("a client with a certificate from the CA is served");
+    assert!(echo_over(trusting.endpoint(&https).unwrap()).await.is_err(), "a client without a certificate is served");
+    let impostor =
+        minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: Some(stranger.issue("minhu-dispatch")) };
+    assert!(echo_over(impostor.endpoint(&https).unwrap()).await.is_err(), "a certificate from another CA is accepted");
+    server.stop().await.unwrap();
+}
+
+/// A toy seal for the test: any bytes not readable as the plain ones.
+#[derive(Debug)]
+struct Reversed;
+
+impl minhu_store::Seal for Reversed {
+    fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut sealed = context.to_vec();
+        sealed.extend(plain.iter().rev().map(|b| b ^ 0x5a));
+        sealed
+    }
+
+    fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let body = sealed.strip_prefix(context)?;
+        Some(body.iter().rev().map(|b| b ^ 0x5a).collect())
+    }
+}
+
+#[tokio::test]
+async fn sealed_first_results_are_unreadable_at_rest_and_replay_as_they_were() {
+    let app = App::spawn().await;
+    let pool = app.db.pool().await;
+    let note = Note { id: 7, text: "诉求人 13800001234".into(), author: "p-1".into() };
+    let key = || {
+        minhu_store::Idempotency::new("minhu.test/Sealed", "r-1", minhu_store::Fingerprint::of("p-1", &note))
+            .sealed(std::sync::Arc::new(Reversed))
+    };
+    let stored = note.clone();
+    let first: Note = minhu_store::write(&pool, &key(), async { Ok::<_, minhu_store::StoreError>(()) }, move |_, ()| {
+        Box::pin(async move { Ok(stored) })
+    })
+    .await
+    .unwrap();
+    let (raw,): (Vec<u8>,) = sqlx::query_as("SELECT response FROM minhu_idempotency_records WHERE request_id = 'r-1'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("13800001234"), "the phone number is readable at rest");
+    let replayed: Option<Note> = key().replay(&pool).await.unwrap();
+    assert_eq!(replayed, Some(first));
+}
+
+#[tokio::test]
+async fn first_results_past_their_retention_are_purged_while_the_server_runs() {
+    let db = TestDatabase::create("echo").await;
+    let pool = db.pool().await;
+    let server = echo::build(&db.config(), &AuthConfig::dev(), ServerConfig::default()).await.unwrap();
+    for (id, hours) in [("old", 72.0_f64), ("recent", 1.0)] {
+        sqlx::query(
+            "INSERT INTO minhu_idempotency_records (scope, request_id, fingerprint, response, created_at) \
+             VALUES ('s', $1, '\\x00', '\\x00', now() - make_interval(hours => $2::float8::int))",
+        )
+        .bind(id)
+        .bind(hours)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let server = TestServer::start(server.retain_idempotency(pool.clone(), Duration::from_secs(48 * 3600))).await;
+    let mut left: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        left = sqlx::query_scalar("SELECT request_id FROM minhu_idempotency_records ORDER BY request_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        if left == ["recent"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, ["recent"]);
+    server.stop().await.unwrap();
 }

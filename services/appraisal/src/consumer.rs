@@ -177,6 +177,8 @@ pub struct FeedSource {
     pub dispatch_url: String,
     /// Who we are.
     pub identity: ServiceIdentity,
+    /// TLS towards dispatch (for an `https://` URL).
+    pub tls: minhu_grpc::tls::ClientTls,
 }
 
 /// A dispatch client authenticated as appraisal.
@@ -184,10 +186,8 @@ pub type Dispatch = DispatchServiceClient<InterceptedService<Channel, BearerToke
 
 impl FeedSource {
     /// Connects (lazily: failures surface on the first call, where they are retried).
-    pub fn client(&self) -> Result<Dispatch, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(self.dispatch_url.clone())?
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
+    pub fn client(&self) -> Result<Dispatch, minhu_grpc::tls::EndpointError> {
+        let channel = self.tls.endpoint(&self.dispatch_url)?.connect_timeout(Duration::from_secs(5)).connect_lazy();
         Ok(DispatchServiceClient::with_interceptor(channel, self.identity.bearer_for("minhu-dispatch")).max_decoding_message_size(16 << 20))
     }
 }

@@ -61,6 +61,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut database = DatabaseConfig::new(required("MINHU_APPRAISAL_DATABASE_URL")?);
         database.max_connections = parsed("MINHU_APPRAISAL_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
+        database.idempotency_retention = minhu_grpc::config::idempotency_retention()?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_APPRAISAL_SERVICE_TOKEN") {
             Some(token) => ServiceIdentity::with_token("minhu-appraisal", token),
@@ -81,6 +82,7 @@ impl Config {
             feed: FeedSource {
                 dispatch_url: optional("MINHU_DISPATCH_URL").unwrap_or_else(|| DEFAULT_DISPATCH_URL.into()),
                 identity,
+                tls: minhu_grpc::tls::ClientTls::from_env()?,
             },
             consume: true,
         })
@@ -98,7 +100,7 @@ pub enum StartError {
     Auth(#[from] minhu_grpc::auth::KeyError),
     /// The dispatch URL is malformed.
     #[error("MINHU_DISPATCH_URL: {0}")]
-    DispatchUrl(#[from] tonic::transport::Error),
+    DispatchUrl(#[from] minhu_grpc::tls::EndpointError),
     /// The listen address is taken or not ours.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -129,12 +131,13 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let state = api::Appraisal::new(pool, config.feed.clone());
+        let state = api::Appraisal::new(pool.clone(), config.feed.clone());
         let max = config.server.max_message_bytes;
         let service =
             AppraisalServiceServer::new(state.clone()).max_decoding_message_size(max).max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
+            .retain_idempotency(pool, config.database.idempotency_retention)
             .add_authenticated(service, authenticator);
         Ok(Self { listener, server, state, consume: config.consume })
     }

@@ -208,6 +208,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut database = DatabaseConfig::new(required("MINHU_DISPATCH_DATABASE_URL")?);
         database.max_connections = parsed("MINHU_DISPATCH_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
+        database.idempotency_retention = minhu_grpc::config::idempotency_retention()?;
         let dev = parsed("MINHU_AUTH_DEV", false)?;
         let identity = match optional("MINHU_DISPATCH_SERVICE_TOKEN") {
             Some(token) => ServiceIdentity::Token(token),
@@ -382,6 +383,7 @@ impl Application {
             DispatchServiceServer::new(state.clone()).max_decoding_message_size(max).max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
+            .retain_idempotency(pool.clone(), config.database.idempotency_retention)
             // A video from a phone on a poor network takes as long as it takes.
             .long_running("/minhu.dispatch.v1.DispatchService/UploadAttachment")
             .add_authenticated(service, authenticator);

@@ -45,6 +45,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut database = DatabaseConfig::new(required("MINHU_ROSTER_DATABASE_URL")?);
         database.max_connections = parsed("MINHU_ROSTER_DATABASE_MAX_CONNECTIONS", database.max_connections)?;
+        database.idempotency_retention = minhu_grpc::config::idempotency_retention()?;
         let listen = listen_addr("MINHU_ROSTER_LISTEN_ADDR", "0.0.0.0:50051")?;
         Ok(Self {
             listen,
@@ -96,6 +97,7 @@ impl Application {
             .max_encoding_message_size(max);
         let server = GrpcServer::new(config.server)
             .register_descriptors(minhu_proto::FILE_DESCRIPTOR_SET)
+            .retain_idempotency(pool.clone(), config.database.idempotency_retention)
             .add_authenticated(service, authenticator);
         Ok(Self { listener, server, pool })
     }

@@ -4,6 +4,8 @@
 mod appraisal;
 mod interop;
 mod journey;
+mod node;
 mod python;
 mod screen;
 mod tokens;
+mod web;

@@ -32,7 +32,7 @@ const STALE_LOCK: Duration = Duration::from_secs(15 * 60);
 const LOCK_WAIT: Duration = Duration::from_secs(10 * 60);
 
 /// `target/` (or `CARGO_TARGET_DIR`): the parent of this test's `CARGO_TARGET_TMPDIR`.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     tmp.parent().unwrap_or(tmp).to_path_buf()
 }
@@ -112,11 +112,12 @@ fn succeeded(what: &str, output: &Output) {
     );
 }
 
-/// A lock held by the existence of a directory, removed on drop.
-struct DirLock(PathBuf);
+/// A lock held by the existence of a directory, removed on drop (the Node packages of
+/// `node.rs` are installed under one too).
+pub(crate) struct DirLock(PathBuf);
 
 impl DirLock {
-    fn acquire(path: PathBuf) -> Self {
+    pub(crate) fn acquire(path: PathBuf) -> Self {
         let give_up = Instant::now() + LOCK_WAIT;
         loop {
             match std::fs::create_dir(&path) {
@@ -127,7 +128,7 @@ impl DirLock {
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                     if is_stale(&path) {
-                        eprintln!("python venv: breaking the stale lock {}", path.display());
+                        eprintln!("breaking the stale lock {}", path.display());
                         let _ = std::fs::remove_dir_all(&path);
                         continue;
                     }
