@@ -25,6 +25,34 @@ pub trait App: Sized + Send {
     -> impl Future<Output = Result<(), ServeError>> + Send;
 }
 
+/// Implements [`App`] for a service's `Application` from its inherent `Config::from_env`,
+/// `Application::build` and `Application::run_until`, which tests and the suite call
+/// directly: `minhu_grpc::app!(Application, Config, StartError);`.
+#[macro_export]
+macro_rules! app {
+    ($app:ty, $config:ty, $error:ty) => {
+        impl $crate::App for $app {
+            type Config = $config;
+            type StartError = $error;
+
+            fn config_from_env() -> Result<$config, $crate::ConfigError> {
+                <$config>::from_env()
+            }
+
+            async fn build(config: $config) -> Result<Self, $error> {
+                <$app>::build(config).await
+            }
+
+            async fn run_until(
+                self,
+                shutdown: impl ::std::future::Future<Output = ()> + Send + 'static,
+            ) -> Result<(), $crate::server::ServeError> {
+                <$app>::run_until(self, shutdown).await
+            }
+        }
+    };
+}
+
 /// The configuration was refused (`EX_USAGE`).
 pub const EXIT_CONFIG: u8 = 64;
 

@@ -173,19 +173,5 @@ impl Application {
     }
 }
 
-impl minhu_grpc::App for Application {
-    type Config = Config;
-    type StartError = StartError;
-
-    fn config_from_env() -> Result<Config, ConfigError> {
-        Config::from_env()
-    }
-
-    async fn build(config: Config) -> Result<Self, StartError> {
-        Application::build(config).await
-    }
-
-    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        Application::run_until(self, shutdown).await
-    }
-}
+// `main`'s path: the same build and serve as the tests and the suite.
+minhu_grpc::app!(Application, Config, StartError);
