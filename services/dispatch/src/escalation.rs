@@ -19,6 +19,7 @@ use crate::{
         state,
     },
     error::DispatchError,
+    events::ToProto as _,
     events::{call_payload, code, encode, ts},
     store::{
         calls, cases, closing,
@@ -194,7 +195,7 @@ pub async fn mark_task_overdue(
     let payload = Payload::TaskOverdue(pb::TaskOverdue {
         task_id: task.id.to_string(),
         window_end_time: ts(task.window_end),
-        kind: code(pb::TaskKind::from_str_name(task.kind.as_str())),
+        kind: task.kind.to_proto(),
     });
     journal::record(
         tx,

@@ -21,6 +21,37 @@ pub fn duration(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<prost_types::D
     Some(prost_types::Duration { seconds: d.num_seconds(), nanos: d.subsec_nanos() })
 }
 
+/// A domain code as its proto enum's number: the names are the same (see
+/// [`named_enum`](crate::domain)), so the mapping is generated here once per enum.
+pub trait ToProto {
+    /// The proto number (0, UNSPECIFIED, for a name the contract lacks).
+    fn to_proto(self) -> i32;
+}
+
+macro_rules! to_proto {
+    ($($domain:ident => $pb:ty),+ $(,)?) => {
+        $(impl ToProto for crate::domain::model::$domain {
+            fn to_proto(self) -> i32 {
+                <$pb>::from_str_name(self.as_str()).map_or(0, Into::into)
+            }
+        })+
+    };
+}
+
+to_proto! {
+    CaseState => pb::CaseState,
+    Urgency => pb::Urgency,
+    TriageDecision => pb::TriageDecision,
+    CallState => pb::CallState,
+    CheckInStatus => pb::CheckInStatus,
+    TaskKind => pb::TaskKind,
+    TaskState => pb::TaskState,
+    FeedbackState => pb::FeedbackState,
+    ReviewDecision => pb::ReviewDecision,
+    Satisfaction => pb::Satisfaction,
+    RectificationState => pb::RectificationState,
+}
+
 /// A proto enum's number from its name (0 for an unknown name).
 pub fn code<E: Into<i32>>(e: Option<E>) -> i32 {
     e.map(Into::into).unwrap_or(0)
@@ -34,7 +65,7 @@ pub fn encode(payload: Payload) -> Vec<u8> {
 
 /// `CASE_STATE_*` as its proto number.
 pub fn case_state(s: CaseState) -> i32 {
-    code(pb::CaseState::from_str_name(s.as_str()))
+    s.to_proto()
 }
 
 /// The feed's details of a call's change.
@@ -58,7 +89,7 @@ pub fn call_payload(event: &CallEvent) -> Payload {
         }),
         CallEvent::CheckedIn { after, report_time, lateness, .. } => Payload::CheckIn(pb::CheckInResult {
             person_id: after.person.id.clone(),
-            status: code(pb::CheckInStatus::from_str_name(after.check_in_status.as_str())),
+            status: after.check_in_status.to_proto(),
             report_time: ts(*report_time),
             check_in_time: after.check_in_time.and_then(ts),
             lateness: delta(*lateness),
@@ -95,7 +126,7 @@ pub fn task_payload(event: &TaskEvent) -> Payload {
             on_time: feedback.on_time,
             window_end_time: ts(task.window_end),
             feedback_submit_time: ts(feedback.submit_time),
-            kind: code(pb::TaskKind::from_str_name(task.kind.as_str())),
+            kind: task.kind.to_proto(),
             rectification_id: task.rectification_id.map(|r| r.to_string()).unwrap_or_default(),
         }),
         TaskEvent::Returned { task, feedback, .. } => Payload::FeedbackReturned(pb::FeedbackReturned {

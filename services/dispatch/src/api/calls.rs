@@ -25,6 +25,7 @@ use crate::{
     },
     error::DispatchError,
     escalation,
+    events::ToProto as _,
     events::{code, ts},
     store::{
         calls::{self, CallQuery},
@@ -200,7 +201,7 @@ pub(super) async fn start_call(
                     report_time: ts(call.report_time),
                     check_in_close_time: ts(call.check_in_close_time),
                     staff_requirement: convert::call_pb(&call).staff_requirement,
-                    urgency: code(pb::Urgency::from_str_name(row.case.urgency.as_str())),
+                    urgency: row.case.urgency.to_proto(),
                 });
                 let after = json!({"call": call_json(&call), "case": {"state": next}});
                 let entry = Entry {

@@ -19,6 +19,7 @@ use crate::{
         privacy, repeats, state,
     },
     error::DispatchError,
+    events::ToProto as _,
     events::{case_state, code, ts},
     store::{
         Scope, attachments,
@@ -54,7 +55,7 @@ pub(super) async fn case_pb(
         title: c.title.clone(),
         description: c.description.clone(),
         place: Some(convert::place_pb(&c.place)),
-        urgency: code(pb::Urgency::from_str_name(c.urgency.as_str())),
+        urgency: c.urgency.to_proto(),
         state: case_state(c.state),
         reporter: Some(pb::Reporter {
             name: shown.name,
@@ -212,7 +213,7 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
             let payload = Payload::CaseCreated(pb::CaseCreated {
                 channel: code(pb::Channel::from_str_name(&case.channel)),
                 category: case.category.clone(),
-                urgency: code(pb::Urgency::from_str_name(case.urgency.as_str())),
+                urgency: case.urgency.to_proto(),
                 community_id: case.community_id.clone(),
                 grid_id: case.grid_id.clone(),
                 related_case_ids: related.clone(),
@@ -436,7 +437,7 @@ pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>)
                 row.case.close_time = Some(now);
             }
             let payload = Payload::CaseTriaged(pb::CaseTriaged {
-                decision: code(pb::TriageDecision::from_str_name(decision.as_str())),
+                decision: decision.to_proto(),
                 decline_reason: if is_decline { decline as i32 } else { 0 },
                 duplicate_of_case_id: duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
             });

@@ -16,7 +16,8 @@ use crate::{
         state,
     },
     error::DispatchError,
-    events::{code, ts},
+    events::ToProto as _,
+    events::ts,
     store::{calls, closing, tasks},
 };
 
@@ -232,7 +233,7 @@ pub(super) async fn require_rectification(
             w.record(tx, &mut row.case, &actor, entry).await?;
             let payload = Payload::TaskCreated(pb::TaskCreated {
                 task_id: task.id.to_string(),
-                kind: code(pb::TaskKind::from_str_name(task.kind.as_str())),
+                kind: task.kind.to_proto(),
                 rectification_id: rect_id.to_string(),
                 window: Some(convert::range_pb(now, due)),
             });

@@ -20,7 +20,7 @@ use crate::{
         state,
     },
     error::DispatchError,
-    events::code,
+    events::ToProto as _,
     store::{calls, cases::CaseRow, closing, tasks},
 };
 
@@ -146,7 +146,7 @@ pub(super) async fn record_consultation(
             for t in &new_tasks {
                 let payload = Payload::TaskCreated(pb::TaskCreated {
                     task_id: t.id.to_string(),
-                    kind: code(pb::TaskKind::from_str_name(t.kind.as_str())),
+                    kind: t.kind.to_proto(),
                     rectification_id: String::new(),
                     window: Some(convert::range_pb(t.window_start, t.window_end)),
                 });
