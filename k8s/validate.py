@@ -54,7 +54,8 @@ DESIGN_CALLS = {
 }
 # Which services may use the Redis deadline index (DESIGN.md "Deadlines"; dispatch owns the
 # sign and check-in deadlines). Who actually does is read from the code (a *REDIS_URL).
-REDIS_USERS = {"dispatch"}
+# personnel and consultation keep their deadlines in their own namespaces of the same index.
+REDIS_USERS = {"dispatch", "personnel", "consultation"}
 # The label that marks the namespace the portals' gateway / ingress controller runs in.
 GATEWAY_NAMESPACE_LABELS = {"minhu.io/gateway": "true"}
 IMAGE_REPOSITORY = "ghcr.io/minhu/minhu-{svc}"

@@ -11,6 +11,9 @@
 //   MINHU_E2E_TOKEN         a development token
 //   MINHU_E2E_STREET        the street the pump room is in
 //   MINHU_E2E_ORIGIN        an origin the server allows
+//   MINHU_E2E_DISPATCH_ADDR host:port of dispatch, and
+//   MINHU_E2E_CASE_ID       a case of the street: its first WatchCase snapshot is read
+//                           over gRPC-Web server streaming
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import http from "node:http";
@@ -60,6 +63,29 @@ await expectCode(
   "a point in no street",
 );
 await expectCode(() => client.resolveLocation(pumpRoom), Code.Unauthenticated, "a call without a token");
+
+// Server streaming: a live watch (实时进度) starts with the case as it is.
+const dispatch = createClient(
+  registry.getService("minhu.dispatch.v1.DispatchService"),
+  createGrpcWebTransport({ baseUrl: `http://${env("MINHU_E2E_DISPATCH_ADDR")}`, httpVersion: "1.1" }),
+);
+const caseId = env("MINHU_E2E_CASE_ID");
+const watching = new AbortController();
+let snapshot;
+try {
+  for await (const message of dispatch.watchCase({ caseId }, { headers, signal: watching.signal })) {
+    snapshot = message;
+    // A live stream never ends by itself: stop after the first snapshot.
+    watching.abort();
+  }
+} catch (e) {
+  // Aborting is how a watch ends on the client; anything else is a failure.
+  if (ConnectError.from(e).code !== Code.Canceled) throw e;
+}
+assert.ok(snapshot, "WatchCase sent its first snapshot");
+assert.equal(snapshot.case.id, caseId);
+assert.equal(snapshot.case.streetId, env("MINHU_E2E_STREET"));
+console.log(`grpc-web: WatchCase -> first snapshot of case ${snapshot.case.id}, ${snapshot.calls.length} calls`);
 
 // What a browser sends before a cross-origin gRPC-Web call.
 const preflight = (origin) =>

@@ -107,12 +107,23 @@ async fn an_intake_is_one_trace_from_the_portal_through_dispatch_to_the_roster()
     assert_eq!(create_case.kind, SpanKind::Server);
     assert_eq!(create_case.parent_span_id.as_ref(), Some(&client.span_id), "CreateCase continues the client span");
     assert_eq!(create_case.attribute("rpc.service"), Some("minhu.dispatch.v1.DispatchService"));
+    assert_eq!(create_case.attribute("rpc.method"), Some("CreateCase"));
+    assert_eq!(create_case.attribute("rpc.grpc.status_code"), Some("0"));
+    let dispatcher = minhu_testkit::tokens::street_dispatcher(minhu_e2e::STREET);
+    assert_eq!(create_case.attribute("enduser.id"), Some(dispatcher.subject.as_str()));
+    assert_eq!(create_case.attribute("minhu.org.kind"), Some("street"));
+    assert_eq!(create_case.attribute("minhu.org.id"), Some(minhu_e2e::STREET));
+    // The reporter's personal data stays out of every span.
+    assert!(spans.iter().all(|s| !s.attributes.values().any(|v| v.contains("张三") || v.contains("13812341234"))));
 
     // The roster's span may hang off a client span for the outgoing call or off a handler
     // span inside dispatch; either way its ancestry leads back to dispatch's CreateCase.
     let resolve = in_trace(RESOLVE_LOCATION);
     assert_eq!(resolve.kind, SpanKind::Server);
     assert_eq!(resolve.attribute("rpc.service"), Some("minhu.roster.v1.RosterService"));
+    assert_eq!(resolve.attribute("rpc.grpc.status_code"), Some("0"));
+    // Dispatch calls the roster as itself, not as the street's dispatcher.
+    assert_eq!(resolve.attribute("minhu.org.kind"), Some("service"));
     let chain = ancestry(resolve, &trace);
     let names: Vec<_> = chain.iter().map(|s| s.name.as_str()).collect();
     println!("ResolveLocation's ancestry: {names:?}");

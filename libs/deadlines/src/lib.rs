@@ -71,6 +71,7 @@ macro_rules! columns {
 }
 
 pub mod calendar;
+pub mod china;
 mod clock;
 mod engine;
 mod handler;

@@ -242,18 +242,26 @@ impl From<ApiError> for Status {
         let mut details = ErrorDetails::new();
         let metadata = HashMap::new();
         details.set_error_info(error.reason(), ERROR_DOMAIN, metadata);
+        // Everything below may echo the caller's input (an id 60 KB long, CJK that
+        // percent-encodes to three times its size): clipped, so that the status always fits
+        // in the headers every HTTP/2 client accepts, instead of the client seeing a
+        // protocol error where a NOT_FOUND was sent.
         match &error {
             ApiError::InvalidArgument(violations) | ApiError::Rejected { violations, .. } => {
-                for v in violations.violations() {
-                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                for v in violations.violations().iter().take(MAX_DETAILS) {
+                    details.add_bad_request_violation(clip(&v.field, MAX_ECHO), clip(&v.description, MAX_ECHO));
                 }
             }
             ApiError::NotFound { resource, id } | ApiError::AlreadyExists { resource, id } => {
-                details.set_resource_info(*resource, id.clone(), "", error.to_string());
+                details.set_resource_info(*resource, clip(id, MAX_ECHO), "", clip(&error.to_string(), MAX_ECHO));
             }
             ApiError::FailedPrecondition(refusals) => {
-                for r in refusals {
-                    details.add_precondition_failure_violation(r.reason, r.subject.clone(), r.description.clone());
+                for r in refusals.iter().take(MAX_DETAILS) {
+                    details.add_precondition_failure_violation(
+                        r.reason,
+                        clip(&r.subject, MAX_ECHO),
+                        clip(&r.description, MAX_ECHO),
+                    );
                 }
             }
             ApiError::DataLoss(what) => {
@@ -269,8 +277,29 @@ impl From<ApiError> for Status {
             }
             _ => {}
         }
-        Status::with_error_details(code, error.to_string(), details)
+        Status::with_error_details(code, clip(&error.to_string(), MAX_MESSAGE), details)
     }
+}
+
+/// The longest piece of the caller's input an error repeats, in UTF-8 bytes.
+const MAX_ECHO: usize = 128;
+/// The longest status message, in UTF-8 bytes (percent-encoded in `grpc-message`, a CJK
+/// character takes nine bytes there).
+const MAX_MESSAGE: usize = 512;
+/// The most violations or refusals listed in one status: with the clips above, a status
+/// stays well under the 16 KiB of headers HTTP/2 clients accept by default.
+const MAX_DETAILS: usize = 20;
+
+/// `text`, cut at a character boundary to at most `max` bytes, with an ellipsis when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// `cause: its source: its source…`, the whole chain on one line.
@@ -388,6 +417,15 @@ mod tests {
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("disk"));
         assert_eq!(status.get_details_error_info().unwrap().reason, "INTERNAL");
+    }
+
+    #[test]
+    fn an_echoed_id_is_clipped_so_the_status_fits_in_headers() {
+        let status = Status::from(ApiError::not_found("street", "街".repeat(20_000)));
+        assert!(status.message().len() <= 515, "{}", status.message().len());
+        let info = status.get_details_resource_info().unwrap();
+        assert!(info.resource_name.len() <= 131);
+        assert!(status.details().len() < 4_096, "details of {} bytes", status.details().len());
     }
 
     #[test]

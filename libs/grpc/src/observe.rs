@@ -8,8 +8,13 @@
 //! stream. A body dropped before its trailers is a call the client abandoned: CANCELLED.
 //! A refusal of a layer below (load shedding) is an error of the service, mapped the way
 //! tonic maps it for the client.
+//!
+//! Metric attributes name only methods the server serves: any other path (a scanner's
+//! guesses) is counted as `rpc.service = rpc.method = "_OTHER"`, as the conventions say, so
+//! callers cannot grow the number of series without bound.
 
 use std::{
+    collections::HashSet,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
@@ -26,12 +31,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Clone)]
 pub struct ObserveLayer {
     metrics: Arc<RpcServerMetrics>,
+    served: Arc<HashSet<String>>,
 }
 
 impl ObserveLayer {
-    /// Records into `metrics`.
-    pub fn new(metrics: RpcServerMetrics) -> Self {
-        Self { metrics: Arc::new(metrics) }
+    /// Records into `metrics`, naming the methods at the `served` paths
+    /// (`/package.Service/Method`).
+    pub fn new(metrics: RpcServerMetrics, served: impl IntoIterator<Item = String>) -> Self {
+        Self { metrics: Arc::new(metrics), served: Arc::new(served.into_iter().collect()) }
     }
 }
 
@@ -39,7 +46,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
     type Service = Observe<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Observe { inner, metrics: self.metrics.clone() }
+        Observe { inner, metrics: self.metrics.clone(), served: self.served.clone() }
     }
 }
 
@@ -48,6 +55,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     metrics: Arc<RpcServerMetrics>,
+    served: Arc<HashSet<String>>,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Observe<S>
@@ -66,8 +74,9 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let path = request.uri().path();
         let outcome = Outcome {
-            path: request.uri().path().to_owned(),
+            path: if self.served.contains(path) { path.to_owned() } else { OTHER.to_owned() },
             // Inside the trace layer: the current span is this request's.
             span: tracing::Span::current(),
             started: Instant::now(),
@@ -97,6 +106,9 @@ where
         })
     }
 }
+
+/// What an unknown path is counted as: service and method `_OTHER`.
+const OTHER: &str = "/_OTHER/_OTHER";
 
 /// `Status::from_error` takes ownership; the error itself goes on to tonic, which answers
 /// the client with the same mapping.

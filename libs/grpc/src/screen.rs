@@ -52,6 +52,11 @@ impl Screens {
         Ok(Self { by_path })
     }
 
+    /// The paths (`/package.Service/Method`) of every method indexed.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.by_path.keys().map(String::as_str)
+    }
+
     /// The screen of the method at `path`, if it is one of ours.
     pub fn for_path(&self, path: &str) -> Option<Screen> {
         self.by_path.get(path).map(|descriptor| Screen(Arc::new(descriptor.clone())))
@@ -147,7 +152,7 @@ fn timestamp(message: &DynamicMessage, path: &str, v: &mut FieldViolations) {
 fn duration(message: &DynamicMessage, path: &str, v: &mut FieldViolations) {
     let (seconds, nanos) = (number(message, "seconds"), number(message, "nanos"));
     let sign_agrees = seconds == 0 || nanos == 0 || (seconds > 0) == (nanos > 0);
-    if seconds.abs() > DURATION_SECONDS || nanos.abs() >= 1_000_000_000 || !sign_agrees {
+    if seconds.unsigned_abs() > DURATION_SECONDS.unsigned_abs() || nanos.unsigned_abs() >= 1_000_000_000 || !sign_agrees {
         v.add(path, "must be a duration within ±10,000 years");
     }
 }

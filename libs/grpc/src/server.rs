@@ -14,17 +14,20 @@
 //! 4. the call's outcome ([`observe`](crate::observe)): the status code on the span and the
 //!    RPC metrics — inside the span, outside every refusal, so a shed or timed-out call is
 //!    counted with its code;
-//! 5. load shedding — before the limit, so excess requests are refused at once with
+//! 5. an HTTP/1.1 request's body read whole ([`WholeHttp1RequestLayer`]) — before any layer
+//!    that may refuse, so a refusal reaches an HTTP/1.1 client as its status, not as a
+//!    broken connection;
+//! 6. load shedding — before the limit, so excess requests are refused at once with
 //!    RESOURCE_EXHAUSTED instead of queueing until their deadlines pass;
-//! 6. global concurrency limit — bounds the work in flight across all connections, which
+//! 7. global concurrency limit — bounds the work in flight across all connections, which
 //!    is what protects the database pool;
-//! 7. message size limit — refuses oversized messages before they are buffered;
-//! 8. request timeout (DEADLINE_EXCEEDED), except for the methods a service declares
+//! 8. message size limit — refuses oversized messages before they are buffered;
+//! 9. request timeout (DEADLINE_EXCEEDED), except for the methods a service declares
 //!    long-running (client-streaming uploads), then tonic's per-connection limit;
-//! 9. the input screen's descriptor for the method called, put in the request's extensions
-//!    for [`handler::caller`](crate::handler::caller) (innermost: only requests that will
-//!    run get one);
-//! 10. routes: the services added, `grpc.health.v1` and gRPC reflection — which lists
+//! 10. the input screen's descriptor for the method called, put in the request's extensions
+//!     for [`handler::caller`](crate::handler::caller) (innermost: only requests that will
+//!     run get one);
+//! 11. routes: the services added, `grpc.health.v1` and gRPC reflection — which lists
 //!     exactly the services this server serves, not every contract it was built with.
 //!
 //! Health reports NOT_SERVING until [`GrpcServer::serve`] starts and again as soon as the
@@ -49,7 +52,7 @@ use crate::{
     observe::ObserveLayer,
     screen::{DescriptorsError, Screens},
     timeout::TimeoutLayer,
-    web::AllowedOrigins,
+    web::{AllowedOrigins, WholeHttp1RequestLayer},
 };
 
 /// The knobs of the shared stack.
@@ -229,6 +232,14 @@ impl GrpcServer {
             v1alpha = v1alpha.with_service_name(name);
         }
         let screens = std::sync::Arc::new(Screens::new(&descriptor_sets, &names)?);
+        // The paths the metrics may name: ours, health's (from its descriptors) and
+        // reflection's (whose descriptors tonic-reflection keeps to itself).
+        let served: Vec<String> = screens
+            .paths()
+            .chain(Screens::new(&descriptor_sets, &REFLECTED_ALWAYS[..1])?.paths())
+            .map(str::to_owned)
+            .chain(REFLECTION_PATHS.map(str::to_owned))
+            .collect();
         routes.add_service(v1.build_v1()?);
         // grpcurl and older tools still ask v1alpha.
         routes.add_service(v1alpha.build_v1alpha()?);
@@ -245,7 +256,8 @@ impl GrpcServer {
             )
             // Built now, after telemetry is installed: instruments bind the meter provider
             // of the moment they are made.
-            .layer(ObserveLayer::new(minhu_telemetry::metrics::RpcServerMetrics::new()))
+            .layer(ObserveLayer::new(minhu_telemetry::metrics::RpcServerMetrics::new(), served))
+            .layer(WholeHttp1RequestLayer::new(config.max_message_bytes))
             .load_shed()
             .concurrency_limit(config.concurrency_limit)
             .layer(MessageSizeLimitLayer::new(config.max_message_bytes))
@@ -312,6 +324,12 @@ const RETENTION_EVERY: Duration = Duration::from_secs(600);
 /// What reflection lists beside the services added: health and reflection itself.
 const REFLECTED_ALWAYS: [&str; 3] =
     ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
+
+/// Reflection's one method, in both versions.
+const REFLECTION_PATHS: [&str; 2] = [
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
 
 /// Completes on SIGTERM or ctrl-c (SIGINT): what orchestrators and terminals send.
 pub async fn shutdown_signal() {

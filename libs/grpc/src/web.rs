@@ -12,9 +12,18 @@
 //! on the same origin, a mobile backend or a gateway does not need CORS at all). Tokens
 //! travel in the `authorization` header, never in cookies, so credentials are not allowed.
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{
+    pin::Pin,
+    str::FromStr,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use http::{HeaderName, HeaderValue, Method};
+use http_body_util::BodyExt as _;
+use tonic::body::Body;
+use tower::ServiceExt as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The origins a browser page may call from (`MINHU_CORS_ALLOWED_ORIGINS`): exact
@@ -52,7 +61,9 @@ impl AllowedOrigins {
         self.any_port.iter().any(|base| {
             origin.len() > base.len()
                 && origin[..base.len()].eq_ignore_ascii_case(base)
-                && origin[base.len()..].strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && origin[base.len()..]
+                    .strip_prefix(':')
+                    .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         })
     }
 
@@ -68,6 +79,85 @@ impl AllowedOrigins {
             .allow_headers(REQUEST_HEADERS.map(HeaderName::from_static))
             .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
             .max_age(Duration::from_secs(24 * 60 * 60))
+    }
+}
+
+/// Reads an HTTP/1.x request's whole body before the call runs.
+///
+/// Over HTTP/1.1 a response sent before the request body was read ends the connection
+/// (it cannot be reused), and a client still writing its body then sees a broken pipe
+/// instead of the answer: every early refusal (no token, load shed) would reach a browser as
+/// a network error rather than UNAUTHENTICATED or RESOURCE_EXHAUSTED. gRPC-Web requests are
+/// one message (unary and server-streaming calls only), so reading it first costs nothing
+/// and is bounded by the message size limit; HTTP/2 requests pass untouched. The inner
+/// service is asked for readiness only once the body is in, so a slow client holds no
+/// concurrency permit meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct WholeHttp1RequestLayer {
+    limit: usize,
+}
+
+impl WholeHttp1RequestLayer {
+    /// Bodies up to one message of `max_message_bytes` (and its 5-byte frame header).
+    pub fn new(max_message_bytes: usize) -> Self {
+        Self { limit: max_message_bytes.saturating_add(5) }
+    }
+}
+
+impl<S> tower::Layer<S> for WholeHttp1RequestLayer {
+    type Service = WholeHttp1Request<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WholeHttp1Request { inner, limit: self.limit }
+    }
+}
+
+/// The service made by [`WholeHttp1RequestLayer`].
+#[derive(Debug, Clone)]
+pub struct WholeHttp1Request<S> {
+    inner: S,
+    limit: usize,
+}
+
+impl<S> tower::Service<http::Request<Body>> for WholeHttp1Request<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness is awaited in `call`, after the body is read.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let inner = self.inner.clone();
+        let limit = self.limit;
+        Box::pin(async move {
+            let request = if request.version() < http::Version::HTTP_2 {
+                let (parts, body) = request.into_parts();
+                match http_body_util::Limited::new(body, limit).collect().await {
+                    Ok(collected) => {
+                        http::Request::from_parts(parts, Body::new(http_body_util::Full::new(collected.to_bytes())))
+                    }
+                    Err(error) => {
+                        let status = if error.is::<http_body_util::LengthLimitError>() {
+                            tonic::Status::resource_exhausted(format!("the request is larger than {limit} bytes"))
+                        } else {
+                            tonic::Status::cancelled(format!("reading the request: {error}"))
+                        };
+                        return Ok(status.into_http());
+                    }
+                }
+            } else {
+                request
+            };
+            inner.oneshot(request).await
+        })
     }
 }
 

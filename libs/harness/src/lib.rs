@@ -4,8 +4,8 @@
 //! tests and the workspace's end-to-end tests (`tests/`) start their services through it.
 //!
 //! [`Suite::start`] brings up the seeded roster, then dispatch pointed at it, then appraisal
-//! following dispatch's feed, and hands out their addresses, pools and typed clients for any
-//! caller ([`minhu_testkit::tokens`] has the personas). Each service is one [`Running`],
+//! following dispatch's feed, then personnel and consultation calling the roster, and hands
+//! out their addresses, pools and typed clients for any caller ([`minhu_testkit::tokens`] has the personas). Each service is one [`Running`],
 //! built after the services it depends on and stopped before them. [`Suite::builder`]
 //! chooses dispatch's deadline policy (e.g. the demo's short one), its clock (a
 //! [`ManualClock`], with deadlines fired by hand through [`Suite::fire_deadlines`]) and
@@ -165,8 +165,9 @@ impl SuiteBuilder {
     }
 
     /// Starts the roster with the Wuchang seed, then dispatch calling it, then appraisal
-    /// consuming dispatch's feed, each on `127.0.0.1:0` with a fresh database and
-    /// development auth. Returns once all three accept connections.
+    /// consuming dispatch's feed, then personnel and consultation calling the roster, each on
+    /// `127.0.0.1:0` with a fresh database and development auth. Returns once all five
+    /// accept connections.
     pub async fn start(self) -> Suite {
         let roster_db = TestDatabase::create("e2e_roster").await;
         let roster = minhu_roster::Application::build(minhu_roster::Config {
@@ -234,7 +235,66 @@ impl SuiteBuilder {
         let appraisal_pool = appraisal.pool().clone();
         let appraisal = Running::spawn(appraisal_addr, appraisal_db, |stop| appraisal.run_until(stop)).await;
 
-        Suite { appraisal, dispatch, roster, engine, clock: self.clock, dispatch_pool, appraisal_pool, _redis: redis }
+        // Consultation calls the roster only; its deadlines share this test's Redis under
+        // their own namespace, on the suite's one clock.
+        let consultation_db = TestDatabase::create("e2e_consultation").await;
+        let consultation = minhu_consultation::Application::build(minhu_consultation::Config {
+            listen: "127.0.0.1:0".parse().expect("a socket address"),
+            database: patient(consultation_db.config()),
+            auth: AuthConfig::dev(),
+            server: self.server.clone(),
+            roster_url: format!("http://{roster_addr}"),
+            identity: minhu_grpc::ServiceIdentity::dev(minhu_consultation::SERVICE_NAME),
+            roster_tls: Default::default(),
+            deadlines: minhu_consultation::DeadlineConfig {
+                redis_url: redis.url().into(),
+                namespace: format!("{}consultation:", redis.prefix()),
+                fire_in_background: self.clock.is_none(),
+                ..Default::default()
+            },
+            feed: Default::default(),
+            // Dispatch's manual clock through its adapter to the deadline library's clock
+            // trait, which consultation takes directly.
+            clock: match &self.clock {
+                Some(clock) => Arc::new(minhu_dispatch::deadlines::EngineClock(Arc::new(clock.clone()))),
+                None => Arc::new(minhu_consultation::SystemClock),
+            },
+        })
+        .await
+        .expect("building consultation");
+        let consultation_addr = consultation.local_addr();
+        let consultation =
+            Running::spawn(consultation_addr, consultation_db, |stop| consultation.run_until(stop)).await;
+
+        // Personnel calls the roster; on a manual clock it shares dispatch's time.
+        let personnel_db = TestDatabase::create("e2e_personnel").await;
+        let mut config = minhu_personnel::Config::local(
+            "127.0.0.1:0".parse().expect("a socket address"),
+            patient(personnel_db.config()),
+            format!("http://{roster_addr}"),
+        );
+        config.redis_url = redis.url().into();
+        config.deadline_namespace = format!("{}personnel:", redis.prefix());
+        config.fire_in_background = self.clock.is_none();
+        if let Some(clock) = &self.clock {
+            config.clock = Arc::new(minhu_dispatch::deadlines::EngineClock(Arc::new(clock.clone())));
+        }
+        let personnel = minhu_personnel::Application::build(config).await.expect("building personnel");
+        let personnel_addr = personnel.local_addr();
+        let personnel = Running::spawn(personnel_addr, personnel_db, |stop| personnel.run_until(stop)).await;
+
+        Suite {
+            consultation,
+            personnel,
+            appraisal,
+            dispatch,
+            roster,
+            engine,
+            clock: self.clock,
+            dispatch_pool,
+            appraisal_pool,
+            _redis: redis,
+        }
     }
 }
 
@@ -242,8 +302,10 @@ impl SuiteBuilder {
 #[derive(Debug)]
 pub struct Suite {
     // Declared (and so dropped) dependents first, as `stop` does.
+    consultation: Running,
     appraisal: Running,
     dispatch: Running,
+    personnel: Running,
     roster: Running,
     engine: DeadlineEngine,
     clock: Option<ManualClock>,
@@ -290,7 +352,14 @@ impl Suite {
             ("minhu.roster.v1.RosterService", self.roster_service().channel()),
             ("minhu.dispatch.v1.DispatchService", self.dispatch_service().channel()),
             ("minhu.appraisal.v1.AppraisalService", self.appraisal_service().channel()),
+            ("minhu.consultation.v1.ConsultationService", self.consultation_service().channel()),
+            ("minhu.personnel.v1.PersonnelService", self.personnel_service().channel()),
         ]
+    }
+
+    /// Personnel (人事任免建议).
+    pub fn personnel_service(&self) -> &Running {
+        &self.personnel
     }
 
     /// The roster (部门名册).
@@ -306,6 +375,11 @@ impl Suite {
     /// Appraisal (绩效考评).
     pub fn appraisal_service(&self) -> &Running {
         &self.appraisal
+    }
+
+    /// Consultation (规划参与/决策建议).
+    pub fn consultation_service(&self) -> &Running {
+        &self.consultation
     }
 
     /// An appraisal client acting as `principal`.
@@ -346,7 +420,9 @@ impl Suite {
     /// Stops the services, dependents first (dispatch calls the roster while it drains),
     /// and waits for each drain: every server span has ended when this returns.
     pub async fn stop(mut self) {
+        self.consultation.stop().await.expect("consultation stopped serving with an error");
         self.appraisal.stop().await.expect("appraisal stopped serving with an error");
+        self.personnel.stop().await.expect("personnel stopped serving with an error");
         self.dispatch.stop().await.expect("dispatch stopped serving with an error");
         self.roster.stop().await.expect("the roster stopped serving with an error");
     }

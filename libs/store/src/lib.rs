@@ -164,10 +164,8 @@ pub fn report_pool_metrics(pool: &PgPool, pool_name: &str) {
             return Vec::new();
         }
         let (size, idle) = (u64::from(counted.size()), counted.num_idle() as u64);
-        vec![
-            (size.saturating_sub(idle), vec![counted_name.clone(), KeyValue::new("db.client.connection.state", "used")]),
-            (idle, vec![counted_name.clone(), KeyValue::new("db.client.connection.state", "idle")]),
-        ]
+        let state = |s: &'static str| vec![counted_name.clone(), KeyValue::new("db.client.connection.state", s)];
+        vec![(size.saturating_sub(idle), state("used")), (idle, state("idle"))]
     });
     gauge("db.client.connection.max", "the most connections the pool opens", "{connection}", move || {
         if maxed.is_closed() {

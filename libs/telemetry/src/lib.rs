@@ -172,18 +172,16 @@ fn otlp_provider(
 }
 
 impl Telemetry {
-    /// Exports the spans ended so far and waits for the collector to take them; a no-op
+    /// Exports the spans ended so far (and the metrics as they are now) and waits for the
+    /// collector to take them; a no-op
     /// without an OTLP endpoint. Blocking, like [`shutdown`](Self::shutdown): call it off
     /// the runtime's worker threads (`spawn_blocking`, `block_in_place`), since the
     /// exporter's channel needs the runtime to make progress meanwhile.
     pub fn flush(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
-        if let Some(meters) = &self.meters {
-            meters.force_flush()?;
-        }
-        match &self.provider {
-            Some(provider) => provider.force_flush(),
-            None => Ok(()),
-        }
+        // Both, even when one fails: a collector without a metrics pipeline still gets spans.
+        let metrics = self.meters.as_ref().map_or(Ok(()), SdkMeterProvider::force_flush);
+        let spans = self.provider.as_ref().map_or(Ok(()), SdkTracerProvider::force_flush);
+        spans.and(metrics)
     }
 
     /// Flushes buffered spans and stops the exporter. Blocking, so run it off the runtime's

@@ -11,8 +11,17 @@
 //! | `db.client.connection.count` | gauge | `db.client.connection.pool.name`, `db.client.connection.state` (`idle`/`used`) | `minhu-store` for every pool it connects |
 //! | `db.client.connection.max` | gauge | `db.client.connection.pool.name` | the same |
 //!
-//! Services add their own through [`meter`] and [`gauge`] (feed lag, deadline lateness and
-//! backlog): names start with `minhu.<service>.`.
+//! Services add their own through [`meter`] and [`gauge`]; names start with `minhu.`:
+//!
+//! | metric | kind | attributes | recorded by |
+//! |---|---|---|---|
+//! | `minhu.feed.lag` | gauge | `minhu.feed.consumer` | appraisal's feed consumer |
+//! | `minhu.deadlines.lateness` (s) | histogram | `minhu.deadline.kind` | [`DeadlineMetrics::fired`]: for the deadline engine to call |
+//! | `minhu.deadlines.backlog` | gauge | `minhu.deadline.kind` | [`DeadlineMetrics::report_backlog`]: likewise |
+//!
+//! The deadline hooks are not called yet: `libs/deadlines` (the engine) calls
+//! [`DeadlineMetrics::fired`] with how late each firing was, and registers
+//! [`DeadlineMetrics::report_backlog`] with a reader of its due-but-unfired counts.
 //!
 //! Instruments take the global meter provider at the moment they are built: build them
 //! after [`init`](crate::init) (servers build theirs when they start serving).
@@ -129,6 +138,50 @@ impl RpcServerMetrics {
 }
 
 impl Default for RpcServerMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Deadline metrics, for the deadline engine (`libs/deadlines`) to record: how late each
+/// deadline fired behind its due time, and how many are due and not yet fired.
+#[derive(Debug, Clone)]
+pub struct DeadlineMetrics {
+    lateness: Histogram<f64>,
+}
+
+/// Bucket bounds in seconds: on time to an hour behind.
+const LATENESS_BOUNDS_S: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0];
+
+impl DeadlineMetrics {
+    /// The instruments, from the global meter provider as it is now.
+    pub fn new() -> Self {
+        Self {
+            lateness: meter()
+                .f64_histogram("minhu.deadlines.lateness")
+                .with_description("how long after its due time a deadline took effect")
+                .with_unit("s")
+                .with_boundaries(LATENESS_BOUNDS_S.to_vec())
+                .build(),
+        }
+    }
+
+    /// A deadline of `kind` (`sign`, `check_in`, …) took effect `late` after it was due.
+    pub fn fired(&self, kind: &str, late: Duration) {
+        self.lateness.record(late.as_secs_f64(), &[KeyValue::new("minhu.deadline.kind", kind.to_owned())]);
+    }
+
+    /// Reports `minhu.deadlines.backlog` at each export: `read` returns the number of
+    /// deadlines due and not yet fired, by kind (a cheap read: an in-memory count or the
+    /// Redis index's `ZCOUNT -inf now`, not a table scan).
+    pub fn report_backlog(read: impl Fn() -> Vec<(String, u64)> + Send + Sync + 'static) -> ObservableGauge<u64> {
+        gauge("minhu.deadlines.backlog", "deadlines due and not yet fired", "{deadline}", move || {
+            read().into_iter().map(|(kind, n)| (n, vec![KeyValue::new("minhu.deadline.kind", kind)])).collect()
+        })
+    }
+}
+
+impl Default for DeadlineMetrics {
     fn default() -> Self {
         Self::new()
     }

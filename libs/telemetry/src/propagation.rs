@@ -149,6 +149,13 @@ mod tests {
     }
 
     #[test]
+    fn only_the_servers_own_failures_are_server_errors() {
+        // UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS.
+        let errors: Vec<i32> = (0..=16).filter(|&code| is_server_error(code)).collect();
+        assert_eq!(errors, [2, 4, 12, 13, 14, 15]);
+    }
+
+    #[test]
     fn a_request_without_traceparent_starts_no_remote_parent() {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let extracted = extract_context(&http::HeaderMap::new());

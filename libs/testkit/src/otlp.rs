@@ -262,9 +262,12 @@ fn flatten_metrics(request: ExportMetricsServiceRequest) -> Vec<DataPoint> {
                 Some(Data::Sum(sum)) => out.extend(
                     sum.data_points.iter().map(|p| point(MetricKind::Sum, &p.attributes, number(p.value), None)),
                 ),
-                Some(Data::Histogram(histogram)) => out.extend(histogram.data_points.iter().map(|p| {
-                    point(MetricKind::Histogram, &p.attributes, p.sum.unwrap_or_default(), Some(p.count))
-                })),
+                Some(Data::Histogram(histogram)) => out.extend(
+                    histogram
+                        .data_points
+                        .iter()
+                        .map(|p| point(MetricKind::Histogram, &p.attributes, p.sum.unwrap_or_default(), Some(p.count))),
+                ),
                 Some(_) | None => out.push(point(MetricKind::Other, &[], 0.0, None)),
             }
         }
@@ -345,6 +348,54 @@ mod tests {
 
     fn attribute(key: &str, value: Value) -> KeyValue {
         KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    }
+
+    #[test]
+    fn a_metrics_export_is_flattened_into_one_point_per_data_point() {
+        use opentelemetry_proto::tonic::metrics::v1::{
+            Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+        };
+        let code = |c: i64| attribute("rpc.grpc.status_code", Value::IntValue(c));
+        let histogram = Metric {
+            name: "rpc.server.duration".into(),
+            unit: "ms".into(),
+            data: Some(Data::Histogram(Histogram {
+                data_points: vec![
+                    HistogramDataPoint { attributes: vec![code(0)], count: 3, sum: Some(7.5), ..Default::default() },
+                    HistogramDataPoint { attributes: vec![code(3)], count: 1, sum: Some(1.0), ..Default::default() },
+                ],
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let gauge = Metric {
+            name: "db.client.connection.max".into(),
+            data: Some(Data::Gauge(Gauge {
+                data_points: vec![NumberDataPoint {
+                    value: Some(number_data_point::Value::AsInt(10)),
+                    ..Default::default()
+                }],
+            })),
+            ..Default::default()
+        };
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: vec![attribute("service.name", Value::StringValue("minhu-x".into()))],
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics { metrics: vec![histogram, gauge], ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+
+        let points = flatten_metrics(request);
+        assert_eq!(points.len(), 3);
+        assert_eq!((points[0].kind, points[0].count, points[0].value), (MetricKind::Histogram, Some(3), 7.5));
+        assert_eq!(points[0].attribute("rpc.grpc.status_code"), Some("0"));
+        assert_eq!(points[1].attribute("rpc.grpc.status_code"), Some("3"));
+        assert_eq!((points[2].kind, points[2].value, points[2].count), (MetricKind::Gauge, 10.0, None));
+        assert!(points.iter().all(|p| p.service_name == "minhu-x"));
     }
 
     #[test]

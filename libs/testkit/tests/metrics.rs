@@ -1,6 +1,6 @@
 //! The RPC metrics and the pool's saturation reach the collector over OTLP: after a few
 //! calls, `rpc.server.duration` and the request and error counters carry the method and
-//! status code of each, and the pool reports its size.
+//! status code of each (a method nobody serves as `_OTHER`), and the pool reports its size.
 //!
 //! Its own binary because it installs the process-wide meter provider.
 
@@ -62,6 +62,18 @@ async fn calls_are_counted_and_timed_by_method_and_status_code_and_the_pool_repo
         assert_eq!(client.echo(blank).await.unwrap_err().code(), tonic::Code::InvalidArgument);
     }
 
+    // A path nobody serves is counted, but not by its name.
+    let mut raw = tonic::client::Grpc::new(server.channel().await);
+    raw.ready().await.expect("a ready channel");
+    let guess = raw
+        .unary(
+            tonic::Request::new(EchoRequest::default()),
+            tonic::codegen::http::uri::PathAndQuery::from_static("/minhu.guess.v1.GuessService/Guess123"),
+            tonic_prost::ProstCodec::<EchoRequest, EchoRequest>::default(),
+        )
+        .await;
+    assert_eq!(guess.unwrap_err().code(), tonic::Code::Unimplemented);
+
     let pool = db.name().to_owned();
     let ok = echo_with("0");
     let invalid = echo_with("3");
@@ -71,6 +83,7 @@ async fn calls_are_counted_and_timed_by_method_and_status_code_and_the_pool_repo
                 latest(points, "rpc.server.duration", &ok).is_some_and(|p| p.count == Some(3))
                     && latest(points, "rpc.server.duration", &invalid).is_some_and(|p| p.count == Some(2))
                     && latest(points, "minhu.rpc.server.errors", &invalid).is_some_and(|p| p.value == 2.0)
+                    && latest(points, "minhu.rpc.server.errors", &[("rpc.method", "_OTHER")]).is_some()
                     && latest(points, "db.client.connection.max", &[("db.client.connection.pool.name", &pool)])
                         .is_some()
             },
@@ -87,6 +100,10 @@ async fn calls_are_counted_and_timed_by_method_and_status_code_and_the_pool_repo
     assert_eq!((requests.kind, requests.value), (MetricKind::Sum, 3.0));
     assert_eq!(latest(&points, "minhu.rpc.server.requests", &invalid).map(|p| p.value), Some(2.0));
     assert!(latest(&points, "minhu.rpc.server.errors", &ok).is_none(), "an OK call is no error");
+    let other = latest(&points, "minhu.rpc.server.errors", &[("rpc.method", "_OTHER")]).unwrap();
+    assert_eq!(other.attribute("rpc.service"), Some("_OTHER"));
+    assert_eq!(other.attribute("rpc.grpc.status_code"), Some("12"), "UNIMPLEMENTED");
+    assert!(!points.iter().any(|p| p.attribute("rpc.method") == Some("Guess123")), "no series for a guess");
 
     let max = latest(&points, "db.client.connection.max", &[("db.client.connection.pool.name", &pool)]).unwrap();
     let configured = f64::from(db.config().max_connections);

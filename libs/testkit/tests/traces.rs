@@ -74,8 +74,7 @@ async fn a_call_is_one_trace_from_the_client_span_through_the_server_span_to_the
     let spans = receiver
         .wait_for(
             |spans| {
-                named(spans, CLIENT_SPAN).is_some()
-                    && spans.iter().filter(|span| span.name == SERVER_SPAN).count() == 3
+                named(spans, CLIENT_SPAN).is_some() && spans.iter().filter(|span| span.name == SERVER_SPAN).count() == 3
             },
             Duration::from_secs(10),
         )

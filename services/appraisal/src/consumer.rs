@@ -197,6 +197,9 @@ impl FeedSource {
 pub struct Subscription {
     /// The feed's head as last reported by dispatch.
     pub head_sequence: i64,
+    /// The last sequence this process applied (the cursor when it subscribed, then each
+    /// event's): with the head, the `minhu.feed.lag` gauge, read without a query.
+    pub applied_sequence: i64,
     /// Connected right now.
     pub connected: bool,
     /// The last error while reconnecting; empty if none.
@@ -216,6 +219,23 @@ pub fn update(state: &SharedSubscription, f: impl FnOnce(&mut Subscription)) {
 /// Reads the shared state.
 pub fn snapshot(state: &SharedSubscription) -> Subscription {
     state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Reports `minhu.feed.lag` (events dispatch has published that appraisal has not applied
+/// yet, attribute `minhu.feed.consumer = appraisal`) at each metrics export, from the
+/// subscription's state: 0 until the first event tells the head.
+pub fn report_lag(state: &SharedSubscription) {
+    let state = state.clone();
+    minhu_telemetry::metrics::gauge(
+        "minhu.feed.lag",
+        "feed events published but not yet applied",
+        "{event}",
+        move || {
+            let s = snapshot(&state);
+            let lag = (s.head_sequence - s.applied_sequence).max(0) as u64;
+            vec![(lag, vec![minhu_telemetry::metrics::KeyValue::new("minhu.feed.consumer", "appraisal")])]
+        },
+    );
 }
 
 /// Runs the subscription until the task is dropped: connect from the stored cursor, apply
@@ -257,13 +277,14 @@ async fn subscribe_once(pool: &PgPool, source: &FeedSource, state: &SharedSubscr
     update(state, |s| {
         s.connected = true;
         s.last_error.clear();
+        s.applied_sequence = cursor;
     });
     while let Some(message) = stream.next().await {
         let message = message.map_err(|s| format!("{}: {}", s.code(), s.message()))?;
         update(state, |s| s.head_sequence = s.head_sequence.max(message.head_sequence));
         let Some(event) = message.event else { continue };
         match apply_committed(pool, &event).await {
-            Ok(_) => {}
+            Ok(_) => update(state, |s| s.applied_sequence = s.applied_sequence.max(event.sequence)),
             // Resubscribing from the cursor re-delivers what was missed.
             Err(e) => return Err(e.to_string()),
         }

@@ -19,7 +19,7 @@ use crate::{
         },
     },
     error::RosterError,
-    store::{organisations, people, structure},
+    store::{history, organisations, people, structure},
 };
 
 /// The street of the seed article's pump-room case.
@@ -70,6 +70,36 @@ const STATION_KINDS: [(&str, &str, &str, &str); 5] = [
     ("chengguan", "STATION_KIND_URBAN_MANAGEMENT_SQUAD", "城管执法中队", "QUALIFICATION_LAW_ENFORCEMENT_CERTIFICATE"),
     ("fangguan", "STATION_KIND_HOUSING_OFFICE", "房管所", "QUALIFICATION_BUILDING_SAFETY_APPRAISER"),
 ];
+
+/// (position, title) of each street's own staff, in employee-number order.
+const STREET_STAFF: [(&str, &str); 7] = [
+    ("POSITION_STREET_PRINCIPAL_LEADER", "街道党工委书记"),
+    ("POSITION_STREET_LEADER_IN_CHARGE", "分管政法副书记"),
+    ("POSITION_STREET_SECTION_HEAD", "民呼我应指挥调度中心主任"),
+    ("POSITION_STREET_PRINCIPAL_LEADER", "街道办事处主任"),
+    ("POSITION_STREET_LEADER_IN_CHARGE", "分管城市管理副主任"),
+    ("POSITION_STREET_SECTION_HEAD", "平安办主任"),
+    ("POSITION_STREET_SECTION_HEAD", "城管办主任"),
+];
+
+/// The lines of work of each street's leaders in charge, by staff index.
+const LEADER_AREAS: [(usize, &[&str]); 2] = [
+    (1, &["DEPARTMENT_KIND_POLICE", "DEPARTMENT_KIND_JUSTICE"]),
+    (4, &["DEPARTMENT_KIND_URBAN_MANAGEMENT", "DEPARTMENT_KIND_MARKET_SUPERVISION", "DEPARTMENT_KIND_HOUSING"]),
+];
+
+/// (code suffix, name, head's staff index, departments whose stations it works closely with)
+/// of each street's sections.
+const SECTIONS: [(&str, &str, usize, &[&str]); 3] = [
+    ("command", "民呼我应指挥调度中心", 2, &[]),
+    ("pingan", "平安办(综治办)", 5, &["gongan", "sifa"]),
+    ("chengguan", "城管办", 6, &["chengguan", "shichang", "fangguan"]),
+];
+
+/// The employee number of a street's staff member `index` (see [`STREET_STAFF`]).
+pub fn staff_number(street_id: &str, index: usize) -> String {
+    format!("{street_id}-staff-{index:02}")
+}
 
 /// Officers per station besides its head.
 const OFFICERS_PER_STATION: usize = 3;
@@ -167,17 +197,11 @@ pub async fn load(pool: &PgPool) -> Result<SeedReport, RosterError> {
             }
         }
 
-        // The street's own staff: its principal leader, a leader in charge, a dispatcher.
-        for (i, (position, title)) in [
-            ("POSITION_STREET_PRINCIPAL_LEADER", "街道党工委书记"),
-            ("POSITION_STREET_LEADER_IN_CHARGE", "分管副主任"),
-            ("POSITION_STREET_SECTION_HEAD", "民呼我应指挥调度中心主任"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        // The street's own staff: its two principal leaders, two leaders in charge (政法;
+        // 城管、市场、房管), and the heads of its command centre and two sections.
+        for (i, (position, title)) in STREET_STAFF.into_iter().enumerate() {
             serial += 1;
-            let number = format!("{street_id}-staff-{i:02}");
+            let number = staff_number(street_id, i);
             let input = PersonInput {
                 name: name(serial),
                 employee_number: number.clone(),
@@ -188,6 +212,9 @@ pub async fn load(pool: &PgPool) -> Result<SeedReport, RosterError> {
                 phone: phone(serial),
             };
             report.count(insert_person(&mut tx, &number, &input).await?);
+            if let Some(areas) = LEADER_AREAS.iter().find(|(n, _)| *n == i).map(|(_, a)| *a) {
+                history::set_leader_areas(&mut tx, person_id(&number), areas).await?;
+            }
         }
 
         for (department_id, kind, suffix, qualification) in STATION_KINDS {
@@ -201,6 +228,7 @@ pub async fn load(pool: &PgPool) -> Result<SeedReport, RosterError> {
                 kind: kind.into(),
                 head_person_id: None,
                 head_on_party_working_committee: false,
+                committee_note: String::new(),
             };
             report.count(organisations::insert_station(&mut tx, &station).await?.is_some());
             for i in 0..=OFFICERS_PER_STATION {
@@ -230,10 +258,23 @@ pub async fn load(pool: &PgPool) -> Result<SeedReport, RosterError> {
                 let with_head = StationInput {
                     head_person_id: Some(head),
                     head_on_party_working_committee: on_committee,
+                    committee_note: if on_committee || street_id == "nanhu" {
+                        String::new()
+                    } else {
+                        "新任职未满一年，待党工委换届时增补".into()
+                    },
                     ..station
                 };
                 organisations::update_station(&mut tx, &with_head).await?;
             }
+        }
+
+        // The sections working closely with the stations (谈话范围).
+        for (code, section_name, head, departments) in SECTIONS {
+            let stations: Vec<String> = departments.iter().map(|d| format!("{street_id}-{d}")).collect();
+            let head = person_id(&staff_number(street_id, head));
+            let id = format!("{street_id}-{code}");
+            report.count(history::insert_section(&mut tx, &id, street_id, section_name, Some(head), &stations).await?);
         }
     }
 

@@ -10,7 +10,8 @@
 //!
 //! Unless started with `--no-demo`, it first drives the seed article's pump-room case end to
 //! end through the public API (see [`demo`]), with deadlines shortened to seconds so the
-//! escalations happen while you watch.
+//! escalations happen while you watch, then the consultation on the pump room's future use
+//! and a plan's drafting stage ([`minhu_suite::demo_consultation`]).
 
 use minhu_suite::demo;
 
@@ -71,6 +72,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let appraisal = minhu_appraisal::Application::build(appraisal_config).await.context("starting appraisal")?;
     let appraisal_addr = appraisal.local_addr();
 
+    let mut personnel_config = minhu_personnel::Config::from_env().context("personnel configuration")?;
+    if minhu_grpc::config::optional("MINHU_ROSTER_URL").is_none() {
+        personnel_config.roster_url = format!("http://127.0.0.1:{}", roster_addr.port());
+    }
+    let personnel = minhu_personnel::Application::build(personnel_config).await.context("starting personnel")?;
+    let personnel_addr = personnel.local_addr();
+    let mut consultation_config = minhu_consultation::Config::from_env().context("consultation configuration")?;
+    if minhu_grpc::config::optional("MINHU_ROSTER_URL").is_none() {
+        consultation_config.roster_url = format!("http://127.0.0.1:{}", roster_addr.port());
+    }
+    let consultation =
+        minhu_consultation::Application::build(consultation_config).await.context("starting consultation")?;
+    let consultation_addr = consultation.local_addr();
+
     println!("Minhu suite");
     println!(
         "  roster   (部门名册)  {roster_addr}   seed: {} inserted, {} already present",
@@ -78,6 +93,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!("  dispatch (案件调度)  {dispatch_addr}");
     println!("  appraisal(绩效考评)  {appraisal_addr}");
+    println!("  personnel(人事任免)  {personnel_addr}");
+    println!("  consultation(规划/决策) {consultation_addr}");
     if dev_tokens {
         print_dev_tokens(&roster_addr.port().to_string());
     }
@@ -89,6 +106,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let roster_task = tokio::spawn(roster.run_until(stopped(stop_rx.clone())));
     let dispatch_task = tokio::spawn(dispatch.run_until(stopped(stop_rx.clone())));
     let appraisal_task = tokio::spawn(appraisal.run_until(stopped(stop_rx.clone())));
+    let personnel_task = tokio::spawn(personnel.run_until(stopped(stop_rx.clone())));
+    let consultation_task = tokio::spawn(consultation.run_until(stopped(stop_rx.clone())));
 
     if demo {
         let endpoints = demo::Endpoints {
@@ -99,6 +118,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Ok(case_id) => println!("\nThe demo case is {case_id}: `minhuctl cases show {case_id}` shows it again."),
             Err(e) => eprintln!("\nthe demo case failed: {e:#}"),
         }
+        if let Err(e) = minhu_suite::demo_personnel::run(&format!("http://127.0.0.1:{}", personnel_addr.port())).await {
+            eprintln!("\nthe personnel demo failed: {e:#}");
+        }
+        if let Err(e) = minhu_suite::demo_consultation::run(&format!("http://127.0.0.1:{}", consultation_addr.port())).await {
+            eprintln!("\nthe consultation demo failed: {e:#}");
+        }
     } else if !dev_tokens {
         println!("\n(no demo: the services accept production tokens only)");
     }
@@ -108,6 +133,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     // Downstream first: appraisal follows dispatch's feed, dispatch calls the roster.
     appraisal_task.await.context("appraisal task")?.context("appraisal")?;
+    personnel_task.await.context("personnel task")?.context("personnel")?;
+    consultation_task.await.context("consultation task")?.context("consultation")?;
     dispatch_task.await.context("dispatch task")?.context("dispatch")?;
     roster_task.await.context("roster task")?.context("roster")?;
     Ok(())

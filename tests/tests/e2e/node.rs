@@ -3,12 +3,7 @@
 //! while that `package.json` is unchanged. Built under the same kind of lock directory as
 //! the Python venv (`python.rs`), since several test processes may get here at once.
 
-use std::{
-    io::ErrorKind,
-    path::PathBuf,
-    process::Command,
-    time::Instant,
-};
+use std::{io::ErrorKind, path::PathBuf, process::Command, time::Instant};
 
 use crate::python::{DirLock, target_dir};
 

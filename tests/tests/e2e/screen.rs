@@ -36,7 +36,12 @@ fn cases(descriptor: &MessageDescriptor) -> Vec<Case> {
 
 type Build = Box<dyn Fn(DynamicMessage) -> DynamicMessage>;
 
-fn collect(descriptor: &MessageDescriptor, prefix: &str, depth: usize, emit: &mut dyn FnMut(String, &'static str, Build)) {
+fn collect(
+    descriptor: &MessageDescriptor,
+    prefix: &str,
+    depth: usize,
+    emit: &mut dyn FnMut(String, &'static str, Build),
+) {
     if depth > MAX_DEPTH {
         return;
     }
@@ -144,12 +149,21 @@ async fn no_string_enum_or_timestamp_field_of_any_request_reaches_a_handler_unsc
                     .unwrap_or_default();
                 let has_info = status.get_details_error_info().is_some();
                 if status.code() != Code::InvalidArgument || fields != [case.path.clone()] || !has_info {
-                    wrong.push(format!("{rpc}: {:?} {:?} {fields:?} error_info={has_info}", status.code(), status.message()));
+                    wrong.push(format!(
+                        "{rpc}: {:?} {:?} {fields:?} error_info={has_info}",
+                        status.code(),
+                        status.message()
+                    ));
                 }
             }
         }
     }
     assert!(checked > 500, "only {checked} poisoned requests were generated");
-    assert!(wrong.is_empty(), "{} of {checked} poisoned requests were not refused on their field:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked} poisoned requests were not refused on their field:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     suite.stop().await;
 }

@@ -9,7 +9,7 @@ use std::{path::Path, process::Stdio, time::Duration};
 
 use minhu_e2e::{STREET, Suite};
 use minhu_grpc::{AllowedOrigins, ServerConfig};
-use minhu_proto::roster::v1 as roster;
+use minhu_proto::{common::v1 as common, dispatch::v1 as dispatch, roster::v1 as roster};
 use minhu_testkit::tokens;
 use tonic_prost::prost::Message as _;
 
@@ -25,10 +25,33 @@ async fn suite_for_browsers() -> Suite {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_connect_grpc_web_client_over_http1_resolves_a_place_reads_error_codes_and_passes_the_cors_preflight() {
+async fn a_grpc_web_client_over_http1_resolves_a_place_watches_a_case_reads_errors_and_passes_cors() {
     // The packages (slow only the first time) are installed while the services start.
     let (packages, suite) = tokio::join!(tokio::task::spawn_blocking(node::packages), suite_for_browsers());
     let packages = packages.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+
+    // A case to watch: the seed article's pump room, placed by the roster.
+    let intake = dispatch::CreateCaseRequest {
+        case: Some(dispatch::Case {
+            channel: dispatch::Channel::Portal as i32,
+            category: "城市管理/违法建设".into(),
+            title: "海运社区水泵房被违规占用".into(),
+            description: "水泵房被改成商铺".into(),
+            place: Some(dispatch::Place {
+                address: "中南路街海运宿舍3栋水泵房".into(),
+                location: Some(common::GeoPoint { latitude: 30.5335, longitude: 114.3358 }),
+            }),
+            reporter: Some(dispatch::Reporter {
+                name: "张三".into(),
+                phone: "13812341234".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    };
+    let case = suite.street().create_case(intake).await.expect("intake").into_inner();
 
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
     let descriptors = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("minhu-{}.binpb", uuid::Uuid::new_v4()));
@@ -44,6 +67,8 @@ async fn a_connect_grpc_web_client_over_http1_resolves_a_place_reads_error_codes
         .env("MINHU_E2E_TOKEN", tokens::token(&tokens::street_dispatcher(STREET)))
         .env("MINHU_E2E_STREET", STREET)
         .env("MINHU_E2E_ORIGIN", "http://localhost:5173")
+        .env("MINHU_E2E_DISPATCH_ADDR", suite.dispatch_service().addr().to_string())
+        .env("MINHU_E2E_CASE_ID", &case.id)
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();

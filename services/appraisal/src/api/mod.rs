@@ -48,6 +48,7 @@ impl Appraisal {
     /// The background consumption of the feed, until `stop` is cancelled. Each event's
     /// effect commits with its cursor, so stopping between two events loses nothing.
     pub async fn consume(self, stop: minhu_grpc::CancellationToken) {
+        consumer::report_lag(&self.subscription);
         stop.run_until_cancelled(consumer::run(self.pool, self.feed, self.subscription)).await;
     }
 }

@@ -31,7 +31,7 @@ fn area(a: &Area) -> (Option<common::GeoPoint>, f64, Vec<common::GeoPoint>) {
     (Some(point(a.center)), a.radius_meters, a.boundary.iter().copied().map(point).collect())
 }
 
-fn enum_value(name: &str, parse: impl Fn(&str) -> Option<i32>) -> i32 {
+pub(super) fn enum_value(name: &str, parse: impl Fn(&str) -> Option<i32>) -> i32 {
     parse(name).unwrap_or_default()
 }
 
@@ -107,6 +107,7 @@ pub(super) fn station(r: StationRow) -> pb::Station {
         kind: enum_value(&r.kind, |s| pb::StationKind::from_str_name(s).map(|k| k as i32)),
         head_person_id: r.head_person_id.map(|id| id.to_string()).unwrap_or_default(),
         head_on_party_working_committee: r.head_on_party_working_committee,
+        party_working_committee_note: r.committee_note,
         active: r.active,
         create_time: Some(timestamp(r.create_time)),
         update_time: Some(timestamp(r.update_time)),

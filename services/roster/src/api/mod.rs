@@ -2,12 +2,13 @@
 //! [`crate::domain`]; the SQL in [`crate::store`].
 
 mod convert;
+mod leadership;
 mod organisations;
 mod people;
 mod structure;
 
-pub(crate) use minhu_grpc::{caller, found};
 use minhu_grpc::{FieldViolations, Rpcs, UpdatePaths};
+pub(crate) use minhu_grpc::{caller, found};
 use minhu_proto::roster::v1::{self as pb, roster_service_server::RosterService};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -172,5 +173,23 @@ impl RosterService for Roster {
         r: Request<pb::VerifyDesignationRequest>,
     ) -> Reply<pb::VerifyDesignationResponse> {
         reply(people::verify_designation(self, r)).await
+    }
+    async fn list_street_leaders(
+        &self,
+        r: Request<pb::ListStreetLeadersRequest>,
+    ) -> Reply<pb::ListStreetLeadersResponse> {
+        reply(leadership::list_street_leaders(self, r)).await
+    }
+    async fn list_street_sections(
+        &self,
+        r: Request<pb::ListStreetSectionsRequest>,
+    ) -> Reply<pb::ListStreetSectionsResponse> {
+        reply(leadership::list_street_sections(self, r)).await
+    }
+    async fn list_leadership_changes(
+        &self,
+        r: Request<pb::ListLeadershipChangesRequest>,
+    ) -> Reply<pb::ListLeadershipChangesResponse> {
+        reply(leadership::list_leadership_changes(self, r)).await
     }
 }

@@ -49,8 +49,11 @@ pub(super) async fn list_departments(
 ) -> Result<pb::ListDepartmentsResponse, RosterError> {
     let (_, req) = caller(r)?;
     let kind = kind_filter::<pb::DepartmentKind>("kind", req.kind, pb::DepartmentKind::as_str_name)?;
-    let page =
-        RPCS.page::<String>(req.page_size, &req.page_token, &["departments", &kind, &req.include_inactive.to_string()])?;
+    let page = RPCS.page::<String>(
+        req.page_size,
+        &req.page_token,
+        &["departments", &kind, &req.include_inactive.to_string()],
+    )?;
     let mut conn = s.pool.acquire().await?;
     let after = page.after.clone().unwrap_or_default();
     let (mut rows, total) =
@@ -231,7 +234,14 @@ pub(super) async fn update_station(
     let (p, req) = caller(r)?;
     let paths = UpdatePaths::new(
         req.update_mask.as_ref(),
-        &["name", "kind", "served_street_ids", "head_person_id", "head_on_party_working_committee"],
+        &[
+            "name",
+            "kind",
+            "served_street_ids",
+            "head_person_id",
+            "head_on_party_working_committee",
+            "party_working_committee_note",
+        ],
     )?;
     let patch = req.station.clone().unwrap_or_default();
     let key = RPCS.idempotency("UpdateStation", &p, &req.request_id, &req)?;
@@ -242,6 +252,7 @@ pub(super) async fn update_station(
             if !current.active {
                 return Err(RosterError::inactive("station", &patch.id));
             }
+            let previous_head = current.head_person_id;
             let mut merged = convert::station(current);
             if paths.wants("name", !patch.name.is_empty()) {
                 merged.name = patch.name.clone();
@@ -258,11 +269,25 @@ pub(super) async fn update_station(
             if paths.wants("head_on_party_working_committee", patch.head_on_party_working_committee) {
                 merged.head_on_party_working_committee = patch.head_on_party_working_committee;
             }
+            if paths.wants("party_working_committee_note", !patch.party_working_committee_note.is_empty()) {
+                merged.party_working_committee_note = patch.party_working_committee_note.clone();
+            }
             let mut v = FieldViolations::new();
             let input = StationInput::parse(&merged, &mut v);
             v.into_result()?;
             check_station_references(tx, &input).await?;
-            Ok(convert::station(store::update_station(tx, &input).await?))
+            let updated = store::update_station(tx, &input).await?;
+            // The history personnel checks decisions against, in the change's transaction.
+            if updated.head_person_id != previous_head {
+                let head = crate::store::history::HEAD;
+                if let Some(old) = previous_head {
+                    crate::store::history::record(tx, &updated, old, head, false).await?;
+                }
+                if let Some(new) = updated.head_person_id {
+                    crate::store::history::record(tx, &updated, new, head, true).await?;
+                }
+            }
+            Ok(convert::station(updated))
         })
     })
     .await

@@ -16,7 +16,7 @@ use crate::{
         validate::{self, PersonInput, SecondmentInput},
     },
     error::RosterError,
-    store::{organisations, people as store, structure},
+    store::{history, organisations, people as store, structure},
 };
 
 /// Most ids in one BatchGetPeople or VerifyDesignation.
@@ -94,6 +94,7 @@ pub(super) async fn create_person(s: &Roster, r: Request<pb::CreatePersonRequest
         Box::pin(async move {
             check_membership(tx, &input.membership).await?;
             let row = store::insert_person(tx, Uuid::now_v7(), &input).await.map_err(employee_number_taken(&input))?;
+            history::record_member(tx, row.id, None, leadership_station(&row)).await?;
             Ok(convert::person(row, &p))
         })
     })
@@ -198,6 +199,7 @@ pub(super) async fn update_person(s: &Roster, r: Request<pb::UpdatePersonRequest
             if !current.active {
                 return Err(RosterError::inactive("person", &patch.id));
             }
+            let was_member_of = leadership_station(&current).map(str::to_owned);
             let real_phone = current.phone.clone();
             let mut merged = convert::person(current, &p);
             merged.phone = real_phone.clone();
@@ -228,6 +230,7 @@ pub(super) async fn update_person(s: &Roster, r: Request<pb::UpdatePersonRequest
             v.into_result()?;
             check_membership(tx, &input.membership).await?;
             let row = store::update_person(tx, id, &input).await.map_err(employee_number_taken(&input))?;
+            history::record_member(tx, id, was_member_of.as_deref(), leadership_station(&row)).await?;
             Ok(convert::person(row, &p))
         })
     })
@@ -256,6 +259,7 @@ pub(super) async fn deactivate_person(
                     format!("the person heads station `{station}`: name another head first"),
                 ));
             }
+            history::record_member(tx, id, leadership_station(&current), None).await?;
             Ok(convert::person(store::deactivate_person(tx, id, &why).await?, &p))
         })
     })
@@ -590,4 +594,9 @@ pub(super) async fn verify_designation(
         eligible_count,
         checks,
     })
+}
+
+/// The station of which the person is a leadership-team member (班子成员), if they are one.
+fn leadership_station(row: &store::PersonRow) -> Option<&str> {
+    (row.active && row.position == history::MEMBER).then_some(row.station_id.as_deref()).flatten()
 }

@@ -248,6 +248,8 @@ pub struct StationInput {
     pub head_person_id: Option<Uuid>,
     /// Whether the head sits on the street's Party Working Committee.
     pub head_on_party_working_committee: bool,
+    /// Why the head is not on the committee, if recorded.
+    pub committee_note: String,
 }
 
 impl StationInput {
@@ -277,6 +279,9 @@ impl StationInput {
             kind: known_enum(v, "station.kind", s.kind, pb::StationKind::as_str_name),
             head_person_id,
             head_on_party_working_committee: s.head_on_party_working_committee,
+            committee_note: v
+                .optional_text("station.party_working_committee_note", &s.party_working_committee_note, 500)
+                .to_owned(),
         }
     }
 }

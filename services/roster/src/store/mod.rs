@@ -1,6 +1,7 @@
 //! The roster's SQL. Functions take a connection (`&mut PgConnection`, inside the caller's
 //! transaction for writes) and return rows; generated protobuf types never reach here.
 
+pub mod history;
 pub mod organisations;
 pub mod people;
 pub mod structure;

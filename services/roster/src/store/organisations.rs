@@ -43,6 +43,8 @@ pub struct StationRow {
     pub head_person_id: Option<Uuid>,
     /// Head on the Party Working Committee.
     pub head_on_party_working_committee: bool,
+    /// Why the head is not on the committee, if recorded.
+    pub committee_note: String,
     /// Active.
     pub active: bool,
     /// Created.
@@ -53,7 +55,7 @@ pub struct StationRow {
 
 const DEPARTMENT: &str = "id, name, kind, active, create_time, update_time";
 const STATION: &str = "id, department_id, street_id, served_street_ids, name, kind, head_person_id, \
-                       head_on_party_working_committee, active, create_time, update_time";
+                       head_on_party_working_committee, committee_note, active, create_time, update_time";
 
 /// Inserts a department; `None` when the code is taken.
 pub async fn insert_department(conn: &mut PgConnection, d: &DepartmentInput) -> sqlx::Result<Option<DepartmentRow>> {
@@ -120,7 +122,7 @@ pub async fn list_departments(
 pub async fn insert_station(conn: &mut PgConnection, s: &StationInput) -> sqlx::Result<Option<StationRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO stations (id, department_id, street_id, served_street_ids, name, kind, head_person_id, \
-         head_on_party_working_committee) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         head_on_party_working_committee, committee_note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (id) DO NOTHING RETURNING {STATION}"
     )))
     .bind(&s.id)
@@ -131,6 +133,7 @@ pub async fn insert_station(conn: &mut PgConnection, s: &StationInput) -> sqlx::
     .bind(&s.kind)
     .bind(s.head_person_id)
     .bind(s.head_on_party_working_committee)
+    .bind(&s.committee_note)
     .fetch_optional(conn)
     .await
 }
@@ -139,7 +142,8 @@ pub async fn insert_station(conn: &mut PgConnection, s: &StationInput) -> sqlx::
 pub async fn update_station(conn: &mut PgConnection, s: &StationInput) -> sqlx::Result<StationRow> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE stations SET served_street_ids = $2, name = $3, kind = $4, head_person_id = $5, \
-         head_on_party_working_committee = $6, update_time = now() WHERE id = $1 RETURNING {STATION}"
+         head_on_party_working_committee = $6, committee_note = $7, update_time = now() WHERE id = $1 \
+         RETURNING {STATION}"
     )))
     .bind(&s.id)
     .bind(&s.served_street_ids)
@@ -147,6 +151,7 @@ pub async fn update_station(conn: &mut PgConnection, s: &StationInput) -> sqlx::
     .bind(&s.kind)
     .bind(s.head_person_id)
     .bind(s.head_on_party_working_committee)
+    .bind(&s.committee_note)
     .fetch_one(conn)
     .await
 }
