@@ -21,7 +21,7 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
-    Deadline, DeadlineError, Deadlines, Handler,
+    Deadline, DeadlineError, Deadlines, Handler, HandlerError,
     clock::{due_score, now_score},
     handler::DynHandler,
     index::MAX_CLAIM_BATCH,
@@ -514,20 +514,22 @@ impl Inner {
                 return Outcome::Unresolved;
             }
         };
-        // Marking it fired first takes the row lock, and the handler's effect commits or
-        // rolls back with the mark. A second delivery of the same id blocks here until the
-        // first commits, then matches no row.
-        let marked = sqlx::query_as::<_, Deadline>(concat!(
-            "UPDATE minhu_deadlines \
-             SET state = 'fired', fired_at = $2, attempts = attempts + 1, last_attempt_at = $2 \
-             WHERE id = $1 AND state = 'pending' AND due_at <= $2 RETURNING ",
-            columns!()
+        // Lock order: the handler's subject first, the deadline row second — the order a
+        // request that meets the deadline (a SignCall cancelling it) takes them in. So the
+        // row is read unlocked first, for its kind and subject; the handler locks its
+        // subject; only then does marking it fired take the row lock, re-checking that it
+        // is still pending and due. A second delivery of the same id blocks at the subject
+        // or the mark until the first commits, then matches no row.
+        let peeked = sqlx::query_as::<_, Deadline>(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM minhu_deadlines WHERE id = $1 AND state = 'pending' AND due_at <= $2"
         ))
         .bind(id)
         .bind(now)
         .fetch_optional(&mut *tx)
         .await;
-        let deadline = match marked {
+        let peeked = match peeked {
             Ok(Some(deadline)) => deadline,
             Ok(None) => {
                 let outcome = Self::not_firing(&mut tx, id, now).await;
@@ -539,14 +541,42 @@ impl Inner {
                 return Outcome::Unresolved;
             }
         };
-        let Some(handler) = self.handlers.get(&deadline.kind) else {
+        let Some(handler) = self.handlers.get(&peeked.kind) else {
             let clean = tx.rollback().await.is_ok();
-            let error = format!("no handler is registered for kind `{}`", deadline.kind);
+            let error = format!("no handler is registered for kind `{}`", peeked.kind);
             return self.failed_on(conn, clean, id, now, &error).await;
         };
-        let fired = tokio::time::timeout(self.config.handler_timeout, handler.fire_boxed(&mut tx, &deadline)).await;
+        let firing = async {
+            handler.lock_subject_boxed(&mut tx, &peeked).await?;
+            // The handler's effect commits or rolls back with the mark.
+            let marked = sqlx::query_as::<_, Deadline>(concat!(
+                "UPDATE minhu_deadlines \
+                 SET state = 'fired', fired_at = $2, attempts = attempts + 1, last_attempt_at = $2 \
+                 WHERE id = $1 AND state = 'pending' AND due_at <= $2 RETURNING ",
+                columns!()
+            ))
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(deadline) = marked else { return Ok(None) };
+            handler.fire_boxed(&mut tx, &deadline).await?;
+            Ok::<_, HandlerError>(Some(deadline))
+        };
+        let fired = tokio::time::timeout(self.config.handler_timeout, firing).await;
+        let fired = match fired {
+            Ok(Ok(Some(deadline))) => Ok(Ok(deadline)),
+            // Cancelled, rescheduled or fired while its subject was being locked.
+            Ok(Ok(None)) => {
+                let outcome = Self::not_firing(&mut tx, id, now).await;
+                let _ = tx.rollback().await;
+                return outcome;
+            }
+            Ok(Err(error)) => Ok(Err(error)),
+            Err(elapsed) => Err(elapsed),
+        };
         match fired {
-            Ok(Ok(())) => match tx.commit().await {
+            Ok(Ok(deadline)) => match tx.commit().await {
                 Ok(()) => {
                     tracing::debug!(
                         deadline.id = %id,

@@ -11,7 +11,16 @@ use crate::Deadline;
 ///
 /// `fire` runs inside the transaction that marks the deadline fired: the row is already
 /// updated in `tx` (`state = 'fired'`, `fired_at`, `attempts` counted), and the engine
-/// commits after `fire` returns `Ok`. Do every database effect through `tx` and the effect
+/// commits after `fire` returns `Ok`.
+///
+/// **Lock order.** Before the engine locks the deadline row it calls
+/// [`lock_subject`](Handler::lock_subject) in the same transaction, so a handler whose
+/// effect locks rows of its own (the case a call belongs to) takes them *before* the
+/// deadline row — the order in which the service's requests take them when they meet or
+/// cancel the deadline. Lock them there, not first in `fire`: a request holding the case
+/// and cancelling the deadline while the firing holds the deadline and waits for the case
+/// is a deadlock. The engine re-checks that the row is still pending and due after
+/// `lock_subject`; if it is not (cancelled meanwhile), `fire` is not called. Do every database effect through `tx` and the effect
 /// happens exactly once: a duplicate or late delivery finds the row no longer pending and
 /// never calls `fire`. Returning an error rolls back the effect and the state change
 /// together; the attempt is recorded and retried with a backoff. Effects outside the
@@ -35,6 +44,18 @@ use crate::Deadline;
 /// }
 /// ```
 pub trait Handler: Send + Sync + 'static {
+    /// Locks, in `tx`, the rows `fire` will change that other transactions lock before the
+    /// deadline row. `deadline` was read without a lock and may be cancelled by the time
+    /// this returns; the engine checks again. Nothing to lock by default.
+    fn lock_subject(
+        &self,
+        tx: &mut PgConnection,
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = (tx, deadline);
+        async { Ok(()) }
+    }
+
     /// Applies the deadline's effect in `tx`.
     fn fire(&self, tx: &mut PgConnection, deadline: &Deadline)
     -> impl Future<Output = Result<(), HandlerError>> + Send;
@@ -45,6 +66,12 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// [`Handler`] made object safe.
 pub(crate) trait DynHandler: Send + Sync + 'static {
+    fn lock_subject_boxed<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        deadline: &'a Deadline,
+    ) -> BoxFuture<'a, Result<(), HandlerError>>;
+
     fn fire_boxed<'a>(
         &'a self,
         tx: &'a mut PgConnection,
@@ -53,6 +80,14 @@ pub(crate) trait DynHandler: Send + Sync + 'static {
 }
 
 impl<H: Handler> DynHandler for H {
+    fn lock_subject_boxed<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        deadline: &'a Deadline,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(self.lock_subject(tx, deadline))
+    }
+
     fn fire_boxed<'a>(
         &'a self,
         tx: &'a mut PgConnection,

@@ -12,7 +12,9 @@
 //!   replicas each claim goes to one of them, and leases them. Each firing is a Postgres
 //!   transaction that marks the row fired only if it is still pending and due, and runs the
 //!   [`Handler`] registered for its kind in that same transaction: a duplicate or late
-//!   delivery has no second effect. A failed attempt is recorded and retried with a backoff;
+//!   delivery has no second effect. The handler locks its subject
+//!   ([`Handler::lock_subject`]) before the engine locks the deadline row, the order the
+//!   service's own requests lock them in. A failed attempt is recorded and retried with a backoff;
 //!   a firer that dies mid-firing leaves a lease that expires, and the id fires again.
 //! - **Rebuilding** ([`DeadlineEngine::reconcile`], at start and periodically) re-adds every
 //!   pending row to the index: flushing or restarting Redis loses nothing.

@@ -327,6 +327,45 @@ async fn wait_until_a_query_waits_on_a_lock(pool: &PgPool) {
     }
 }
 
+/// Locks its subject's row (in `subjects`) before the engine locks the deadline row, as a
+/// service's handler locks the aggregate a deadline belongs to.
+struct LocksSubject;
+
+impl Handler for LocksSubject {
+    async fn lock_subject(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
+        sqlx::query("SELECT 1 FROM subjects WHERE id = $1 FOR UPDATE").bind(&deadline.subject).execute(tx).await?;
+        Ok(())
+    }
+
+    async fn fire(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
+        record_effect(tx, deadline, "locks-subject").await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_firing_waits_for_a_request_holding_its_subject_and_then_finds_the_deadline_cancelled() {
+    let h = Harness::new().await;
+    sqlx::query("CREATE TABLE subjects (id text PRIMARY KEY)").execute(&h.pool).await.unwrap();
+    sqlx::query("INSERT INTO subjects VALUES ('call-1')").execute(&h.pool).await.unwrap();
+    let engine = h.engine(LocksSubject);
+    let deadline = h.schedule("call-1", start()).await;
+
+    // A request (a SignCall at the deadline's instant) locks the subject first, then
+    // cancels the deadline, while the deadline fires: had the engine locked the deadline row
+    // before the subject, each would hold what the other waits for.
+    let mut request = h.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM subjects WHERE id = 'call-1' FOR UPDATE").execute(&mut *request).await.unwrap();
+    let firing = tokio::spawn(async move { engine.fire_due().await });
+    wait_until_a_query_waits_on_a_lock(&h.pool).await;
+    h.deadlines.cancel(&mut request, KIND, "call-1").await.unwrap().expect("still pending");
+    request.commit().await.unwrap();
+
+    assert_eq!(firing.await.unwrap().unwrap(), 0, "it was cancelled while the firing waited");
+    let row = h.get(deadline.id).await;
+    assert_eq!((row.state, row.attempts, row.last_error), (DeadlineState::Cancelled, 0, None));
+    assert_eq!(h.effects_of(deadline.id).await, 0);
+}
+
 #[tokio::test]
 async fn a_cancelled_deadline_never_fires_even_if_the_index_still_holds_it() {
     let h = Harness::new().await;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use minhu_grpc::{OrgKind, Organization, Principal, Role, TokenIssuer, auth::BearerToken};
+use minhu_grpc::{ApiError, OrgKind, Organization, Principal, Role, TokenIssuer, auth::BearerToken};
 use minhu_proto::roster::v1::{self as pb, roster_service_client::RosterServiceClient};
 use tonic::{Code, codegen::InterceptedService, transport::Channel};
 
@@ -59,15 +59,18 @@ fn failure(status: tonic::Status) -> RosterFailure {
         Code::NotFound => RosterFailure::NotFound,
         Code::InvalidArgument => RosterFailure::Invalid(status.message().to_owned()),
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::ResourceExhausted => {
-            RosterFailure::Other(DispatchError::Unavailable(format!(
-                "the roster is not reachable: {}",
-                status.message()
-            )))
+            RosterFailure::Other(
+                ApiError::Unavailable(format!("the roster is not reachable: {}", status.message())).into(),
+            )
         }
-        Code::Unauthenticated | Code::PermissionDenied => RosterFailure::Other(DispatchError::Unavailable(
-            "the roster refused dispatch's service identity; check MINHU_DISPATCH_SERVICE_TOKEN".into(),
-        )),
-        _ => RosterFailure::Other(DispatchError::Internal(format!("roster: {status}"))),
+        Code::Unauthenticated | Code::PermissionDenied => RosterFailure::Other(
+            ApiError::Unavailable(
+                "the roster refused dispatch's service identity; check MINHU_DISPATCH_SERVICE_TOKEN".into(),
+            )
+            .into(),
+        ),
+        // The roster's own status is the cause: logged whole, not sent.
+        _ => RosterFailure::Other(DispatchError::internal(status)),
     }
 }
 

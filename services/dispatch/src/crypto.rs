@@ -10,7 +10,9 @@ use aes_gcm::{
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::domain::{model::Reporter, trail::hex};
+use minhu_trail::hex;
+
+use crate::domain::model::Reporter;
 
 /// The development key: for the demo and tests only, never for a real district.
 pub const DEV_REPORTER_KEY: [u8; 32] = *b"minhu-dev-reporter-key-not-prod!";

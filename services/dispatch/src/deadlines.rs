@@ -20,8 +20,11 @@
 //! end or at once if that has passed: a task the street sends back after its window is a
 //! task not completed in it.
 //!
-//! **Firing**: each handler calls its escalation hook in the engine's transaction with the
-//! service's [`Clock`]'s time. The hooks lock the case, re-read, and record nothing when
+//! **Firing**: each handler first locks the case and then the call, task or rectification
+//! (`lock_subject`, before the engine locks the deadline row: the order of every request,
+//! so a SignCall at the deadline's instant waits for the firing or the firing for it, never
+//! both), then calls its escalation hook in the engine's transaction with the service's
+//! [`Clock`]'s time. The hooks re-read under those locks, and record nothing when
 //! there is nothing left to do (signed meanwhile, withdrawn, accepted, already marked), so a
 //! deadline that fires after the change that should have cancelled it is harmless; the
 //! cancel only makes it moot.
@@ -44,10 +47,13 @@ use uuid::Uuid;
 
 use crate::{
     clock::Clock,
-    domain::model::{Call, Rectification, Task},
+    domain::{
+        events::DeadlineKind,
+        model::{Call, Rectification, Task},
+    },
     error::DispatchError,
     escalation,
-    store::{calls, closing, tasks},
+    store::{calls, cases, closing, tasks},
 };
 
 /// A call's sign deadline (签收时限).
@@ -61,6 +67,23 @@ pub const RECTIFICATION: &str = "dispatch.rectification";
 
 fn just_after(t: DateTime<Utc>) -> DateTime<Utc> {
     t + TimeDelta::microseconds(1)
+}
+
+/// The kind name of a domain deadline.
+pub fn kind_name(kind: DeadlineKind) -> &'static str {
+    match kind {
+        DeadlineKind::Sign => SIGN,
+        DeadlineKind::CheckIn => CHECK_IN,
+        DeadlineKind::Task => TASK,
+        DeadlineKind::Rectification => RECTIFICATION,
+    }
+}
+
+/// The deadline of `kind` for `subject` that is met at `at`: it fires just after (a
+/// check-in window at its close), and not before `now`.
+pub fn firing(kind: DeadlineKind, subject: Uuid, at: DateTime<Utc>, now: DateTime<Utc>) -> NewDeadline {
+    let due = if kind == DeadlineKind::CheckIn { at } else { just_after(at) };
+    NewDeadline::new(kind_name(kind), subject.to_string(), due.max(now))
 }
 
 /// The sign deadline of `call`.
@@ -108,7 +131,26 @@ struct Escalate {
     clock: Arc<dyn Clock>,
 }
 
+impl Hook {
+    fn child(self) -> cases::Child {
+        match self {
+            Self::SignOverdue | Self::CloseCheckIn => cases::Child::Call,
+            Self::TaskOverdue => cases::Child::Task,
+            Self::RectificationOverdue => cases::Child::Rectification,
+        }
+    }
+}
+
 impl Handler for Escalate {
+    /// The case, then the call, task or rectification: before the engine locks the
+    /// deadline row, as every request that meets or cancels the deadline does.
+    async fn lock_subject(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
+        if let Ok(id) = Uuid::parse_str(&deadline.subject) {
+            cases::lock_with_child(tx, self.hook.child(), id).await?;
+        }
+        Ok(())
+    }
+
     async fn fire(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
         let Ok(id) = Uuid::parse_str(&deadline.subject) else {
             // Retrying cannot help a subject that is not an id; drop it loudly.

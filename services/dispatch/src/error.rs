@@ -1,105 +1,82 @@
-//! Dispatch's errors, and their one mapping to gRPC statuses (through
-//! [`minhu_grpc::ApiError`], except a refusal with several violations, which carries them
-//! all in one `PreconditionFailure`).
+//! Dispatch's errors. Every outcome a caller can act on is an [`ApiError`] (the one table
+//! from error to gRPC status, in `libs/grpc`); what dispatch adds is the request stream of an
+//! upload failing underneath it, passed on as the transport reported it.
 
-use std::collections::HashMap;
-
-use minhu_grpc::{ApiError, FieldViolations, error::ERROR_DOMAIN};
+use minhu_grpc::{ApiError, FieldViolations, Refusal};
 use minhu_store::StoreError;
-use tonic_types::{ErrorDetails, StatusExt as _};
-
-use crate::domain::Refusal;
 
 /// Everything a dispatch RPC can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
-    /// The request is malformed; nothing changed.
-    #[error("invalid argument: {0}")]
-    InvalidArgument(FieldViolations),
-    /// The request is malformed in a way with its own name (e.g. `DIGEST_MISMATCH`), given
-    /// as the `ErrorInfo` reason beside the field violations; nothing changed.
-    #[error("invalid argument: {violations}")]
-    Rejected {
-        /// UPPER_SNAKE_CASE reason.
-        reason: &'static str,
-        /// The bad fields.
-        violations: FieldViolations,
-    },
-    /// A referenced record does not exist, or the caller may not know it does.
-    #[error("{resource} `{id}` not found")]
-    NotFound {
-        /// Resource type.
-        resource: &'static str,
-        /// The id asked for.
-        id: String,
-    },
-    /// The channel's ticket number was already recorded.
-    #[error("{resource} `{id}` already exists")]
-    AlreadyExists {
-        /// Resource type.
-        resource: &'static str,
-        /// The taken key.
-        id: String,
-    },
-    /// The state does not allow the change; one or more rules named.
-    #[error("{}", .0.iter().map(|r| r.description.as_str()).collect::<Vec<_>>().join("; "))]
-    FailedPrecondition(Vec<Refusal>),
-    /// The caller may read the case but not do this.
-    #[error("permission denied: {0}")]
-    PermissionDenied(String),
-    /// A cursor beyond the feed's head.
-    #[error("{0}")]
-    OutOfRange(String),
-    /// Stored data no longer matches what was recorded (an attachment's digest); nothing of
-    /// it is served.
-    #[error("data loss: {0}")]
-    DataLoss(String),
-    /// The request stream itself failed (the client cancelled, a message did not decode):
-    /// passed on as the transport reported it.
-    #[error("request stream: {0}")]
-    Stream(tonic::Status),
-    /// The roster (or another dependency) is unreachable.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    /// Authentication or another shared-library refusal.
+    /// Invalid input, a refusal of the case's rules, NOT_FOUND, a database fault (retriable
+    /// or internal, with its cause chain), …: see [`ApiError`].
     #[error(transparent)]
     Api(#[from] ApiError),
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A bug or a broken invariant; logged, not explained.
-    #[error("internal: {0}")]
-    Internal(String),
+    /// The request stream itself failed (the client cancelled, a message did not decode).
+    #[error("request stream: {0}")]
+    Stream(tonic::Status),
 }
 
 impl DispatchError {
     /// A single bad field.
     pub fn field(field: impl Into<String>, description: impl Into<String>) -> Self {
-        let mut v = FieldViolations::new();
-        v.add(field, description);
-        Self::InvalidArgument(v)
+        ApiError::field(field, description).into()
     }
 
     /// NOT_FOUND of `resource` `id`.
-    pub fn not_found(resource: &'static str, id: impl ToString) -> Self {
-        Self::NotFound { resource, id: id.to_string() }
+    pub fn not_found(resource: &'static str, id: impl std::fmt::Display) -> Self {
+        ApiError::not_found(resource, id).into()
     }
 
     /// PERMISSION_DENIED saying what the caller may not do.
     pub fn denied(what: impl Into<String>) -> Self {
-        Self::PermissionDenied(what.into())
+        ApiError::denied(what).into()
+    }
+
+    /// A bug or a broken invariant, with its cause.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::internal(cause).into()
+    }
+
+    /// A NOT_FOUND (of the case a record belongs to) as NOT_FOUND of the `resource` `id`
+    /// asked for; any other error — a database fault above all — as it is.
+    pub fn not_found_as(self, resource: &'static str, id: impl std::fmt::Display) -> Self {
+        if self.is_not_found() { Self::not_found(resource, id) } else { self }
+    }
+
+    /// Whether this is a NOT_FOUND.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api(ApiError::NotFound { .. }))
     }
 }
 
 impl From<Refusal> for DispatchError {
     fn from(refusal: Refusal) -> Self {
-        Self::FailedPrecondition(vec![refusal])
+        ApiError::from(refusal).into()
+    }
+}
+
+impl From<Vec<Refusal>> for DispatchError {
+    fn from(refusals: Vec<Refusal>) -> Self {
+        ApiError::refused(refusals).into()
+    }
+}
+
+impl From<FieldViolations> for DispatchError {
+    fn from(violations: FieldViolations) -> Self {
+        ApiError::InvalidArgument(violations).into()
+    }
+}
+
+impl From<StoreError> for DispatchError {
+    fn from(error: StoreError) -> Self {
+        ApiError::from(error).into()
     }
 }
 
 impl From<sqlx::Error> for DispatchError {
     fn from(error: sqlx::Error) -> Self {
-        Self::Store(StoreError::Database(error))
+        ApiError::from(error).into()
     }
 }
 
@@ -109,53 +86,16 @@ impl From<minhu_deadlines::DeadlineError> for DispatchError {
             minhu_deadlines::DeadlineError::Database(e) => e.into(),
             // Scheduling never touches the index (that happens after the commit): anything
             // else is a deadline dispatch built wrongly.
-            other => Self::Internal(other.to_string()),
+            other => Self::internal(other),
         }
     }
 }
 
 impl From<DispatchError> for tonic::Status {
     fn from(error: DispatchError) -> Self {
-        let api = match error {
-            DispatchError::InvalidArgument(v) => ApiError::InvalidArgument(v),
-            DispatchError::Rejected { reason, violations } => {
-                let mut details = ErrorDetails::new();
-                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
-                for v in violations.violations() {
-                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
-                }
-                let message = format!("invalid argument: {violations}");
-                return tonic::Status::with_error_details(tonic::Code::InvalidArgument, message, details);
-            }
-            DispatchError::NotFound { resource, id } => ApiError::NotFound { resource, id },
-            DispatchError::AlreadyExists { resource, id } => ApiError::AlreadyExists { resource, id },
-            DispatchError::FailedPrecondition(mut refusals) if refusals.len() == 1 => {
-                let r = refusals.remove(0);
-                minhu_grpc::Refusal::new(r.reason, r.subject, r.description).into()
-            }
-            DispatchError::FailedPrecondition(refusals) => {
-                let message = refusals.iter().map(|r| r.description.as_str()).collect::<Vec<_>>().join("; ");
-                let mut details = ErrorDetails::new();
-                let reason = refusals.first().map_or("FAILED_PRECONDITION", |r| r.reason);
-                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
-                for r in refusals {
-                    details.add_precondition_failure_violation(r.reason, r.subject, r.description);
-                }
-                return tonic::Status::with_error_details(tonic::Code::FailedPrecondition, message, details);
-            }
-            DispatchError::PermissionDenied(m) => ApiError::PermissionDenied(m),
-            DispatchError::OutOfRange(m) => return tonic::Status::out_of_range(m),
-            DispatchError::DataLoss(m) => {
-                // Our stored bytes changed under us: worth an alarm, not a detail for the caller.
-                tracing::error!(error = %m, "stored data failed its integrity check");
-                return tonic::Status::data_loss("the stored content failed its integrity check");
-            }
-            DispatchError::Stream(status) => return status,
-            DispatchError::Unavailable(m) => ApiError::Unavailable(m),
-            DispatchError::Api(api) => api,
-            DispatchError::Store(store) => store.into(),
-            DispatchError::Internal(m) => ApiError::internal(m),
-        };
-        api.into()
+        match error {
+            DispatchError::Api(api) => api.into(),
+            DispatchError::Stream(status) => status,
+        }
     }
 }

@@ -15,11 +15,12 @@ use uuid::Uuid;
 use crate::{
     domain::{
         deadlines::passed,
-        model::{Actor, CheckInStatus, RectificationState},
+        model::{Actor, CallState, CheckInStatus, RectificationState, TaskKind, TaskState},
         state,
     },
     error::DispatchError,
-    events::{code, encode, ts},
+    events::ToProto as _,
+    events::{call_payload, code, encode, ts},
     store::{
         calls, cases, closing,
         journal::{self, Change},
@@ -27,26 +28,27 @@ use crate::{
     },
 };
 
-/// Recomputes the automatic transitions of a case and returns its (possibly new) state.
+/// Recomputes the automatic transitions of a case and returns its (possibly new) state:
+/// three statements, one per kind of child, whatever the case holds.
 pub async fn settle(
     tx: &mut PgConnection,
     case: &mut crate::domain::model::Case,
 ) -> Result<crate::domain::model::CaseState, sqlx::Error> {
-    let calls = calls::of_case(tx, case.id).await?;
-    let tasks = tasks::of_case(tx, case.id).await?;
+    let calls = calls::states_of_case(tx, case.id).await?;
+    let tasks = tasks::bare_of_case(tx, case.id).await?;
     let rects = closing::rectifications(tx, case.id).await?;
-    let active: Vec<_> = calls.iter().filter(|c| c.state != crate::domain::model::CallState::Withdrawn).collect();
-    let regular: Vec<_> = tasks.iter().filter(|t| t.kind == crate::domain::model::TaskKind::Regular).collect();
+    let active: Vec<_> = calls.iter().filter(|(state, _)| *state != CallState::Withdrawn).collect();
+    let regular: Vec<_> = tasks.iter().filter(|t| t.kind == TaskKind::Regular).collect();
     let facts = state::CaseFacts {
         active_calls: active.len(),
-        gathered_calls: active.iter().filter(|c| c.state.is_signed() && c.check_in_closed).count(),
+        gathered_calls: active.iter().filter(|(state, closed)| state.is_signed() && *closed).count(),
         tasks: regular.len(),
         open_tasks: regular.iter().filter(|t| t.is_open()).count(),
         open_rectifications: rects.iter().filter(|r| r.state != RectificationState::Closed).count(),
     };
     case.state = state::settle(case.state, facts);
-    case.overdue = active.iter().any(|c| c.state == crate::domain::model::CallState::SignOverdue)
-        || tasks.iter().any(|t| t.overdue && t.state != crate::domain::model::TaskState::Accepted)
+    case.overdue = active.iter().any(|(state, _)| *state == CallState::SignOverdue)
+        || tasks.iter().any(|t| t.overdue && t.state != TaskState::Accepted)
         || rects
             .iter()
             .any(|r| r.overdue && !matches!(r.state, RectificationState::Accepted | RectificationState::Closed));
@@ -63,18 +65,12 @@ pub async fn mark_sign_overdue(
     let Some(case_id) = calls::case_of(tx, call_id).await? else { return Ok(false) };
     let Some(mut row) = cases::get(tx, case_id, true).await? else { return Ok(false) };
     let Some(mut call) = calls::get(tx, call_id, true).await? else { return Ok(false) };
-    if !passed(call.sign_deadline, now) {
-        return Ok(false);
-    }
-    let Some(next) = state::sign_overdue(call.state) else { return Ok(false) };
-    let before = json!({"call": {"id": call.id, "state": call.state}});
-    call.state = next;
-    call.update_time = now;
+    let Some(decision) = call.mark_sign_overdue(now) else { return Ok(false) };
     calls::update(tx, &call).await?;
     settle(tx, &mut row.case).await?;
     row.case.update_time = now;
     cases::update(tx, &row.case, None).await?;
-    let payload = Payload::CallSignOverdue(pb::CallSignOverdue { sign_deadline: ts(call.sign_deadline) });
+    let event = &decision.event;
     journal::record(
         tx,
         Change {
@@ -82,13 +78,13 @@ pub async fn mark_sign_overdue(
             street_id: call.street_id.clone(),
             call_id: Some(call.id),
             department_id: call.department_id.clone(),
-            event_type: "EVENT_TYPE_CALL_SIGN_OVERDUE",
+            event_type: event.kind().as_str(),
             actor: Actor::dispatch_service(),
             occur_time: now,
             case_state: row.case.state,
-            before,
-            after: json!({"call": {"id": call.id, "state": call.state}, "case": {"overdue": row.case.overdue}}),
-            payload: encode(payload),
+            before: event.before(),
+            after: event.after(row.case.overdue),
+            payload: encode(call_payload(event)),
         },
     )
     .await?;
@@ -109,6 +105,7 @@ pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<
         return Ok(false);
     }
     let actor = Actor::dispatch_service();
+    let mut changes = Vec::new();
     let pending: Vec<usize> = (0..call.designations.len())
         .filter(|&i| call.designations[i].check_in_status == CheckInStatus::Pending)
         .collect();
@@ -123,23 +120,19 @@ pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<
             report_time: ts(call.report_time),
             ..Default::default()
         });
-        journal::record(
-            tx,
-            Change {
-                case_id,
-                street_id: call.street_id.clone(),
-                call_id: Some(call.id),
-                department_id: call.department_id.clone(),
-                event_type: "EVENT_TYPE_CHECK_IN_ABSENT",
-                actor: actor.clone(),
-                occur_time: now,
-                case_state: row.case.state,
-                before: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Pending}}),
-                after: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Absent}}),
-                payload: encode(payload),
-            },
-        )
-        .await?;
+        changes.push(Change {
+            case_id,
+            street_id: call.street_id.clone(),
+            call_id: Some(call.id),
+            department_id: call.department_id.clone(),
+            event_type: pb::EventType::CheckInAbsent.as_str_name(),
+            actor: actor.clone(),
+            occur_time: now,
+            case_state: row.case.state,
+            before: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Pending}}),
+            after: json!({"designation": {"person_id": person_id, "check_in_status": CheckInStatus::Absent}}),
+            payload: encode(payload),
+        });
     }
     let required = call.staff_requirement.count;
     let count = |s: CheckInStatus| call.designations.iter().filter(|d| d.check_in_status == s).count() as i32;
@@ -161,24 +154,22 @@ pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<
         shortfall_count: call.shortfall_count,
         signed_on_time: call.state.is_signed() && !call.signed_late,
     });
-    journal::record(
-        tx,
-        Change {
-            case_id,
-            street_id: call.street_id.clone(),
-            call_id: Some(call.id),
-            department_id: call.department_id.clone(),
-            event_type: "EVENT_TYPE_CHECK_IN_CLOSED",
-            actor,
-            occur_time: now,
-            case_state: row.case.state,
-            before: json!({"call": {"id": call.id, "check_in_closed": false}, "case": {"state": before_state}}),
-            after: json!({"call": {"id": call.id, "check_in_closed": true, "shortfall_count": call.shortfall_count},
+    changes.push(Change {
+        case_id,
+        street_id: call.street_id.clone(),
+        call_id: Some(call.id),
+        department_id: call.department_id.clone(),
+        event_type: pb::EventType::CheckInClosed.as_str_name(),
+        actor,
+        occur_time: now,
+        case_state: row.case.state,
+        before: json!({"call": {"id": call.id, "check_in_closed": false}, "case": {"state": before_state}}),
+        after: json!({"call": {"id": call.id, "check_in_closed": true, "shortfall_count": call.shortfall_count},
                           "case": {"state": row.case.state}}),
-            payload: encode(payload),
-        },
-    )
-    .await?;
+        payload: encode(payload),
+    });
+    // The absences and the tally, with the feed counter taken once, last.
+    journal::record_all(tx, changes).await?;
     Ok(true)
 }
 
@@ -204,7 +195,7 @@ pub async fn mark_task_overdue(
     let payload = Payload::TaskOverdue(pb::TaskOverdue {
         task_id: task.id.to_string(),
         window_end_time: ts(task.window_end),
-        kind: code(pb::TaskKind::from_str_name(task.kind.as_str())),
+        kind: task.kind.to_proto(),
     });
     journal::record(
         tx,
@@ -213,7 +204,7 @@ pub async fn mark_task_overdue(
             street_id: row.case.street_id.clone(),
             call_id: Some(task.call_id),
             department_id: task.department_id.clone(),
-            event_type: "EVENT_TYPE_TASK_OVERDUE",
+            event_type: pb::EventType::TaskOverdue.as_str_name(),
             actor: Actor::dispatch_service(),
             occur_time: now,
             case_state: row.case.state,
@@ -262,7 +253,7 @@ pub async fn mark_rectification_overdue(
             street_id: row.case.street_id.clone(),
             call_id,
             department_id: rect.department_id.clone(),
-            event_type: "EVENT_TYPE_RECTIFICATION_OVERDUE",
+            event_type: pb::EventType::RectificationOverdue.as_str_name(),
             actor: Actor::dispatch_service(),
             occur_time: now,
             case_state: row.case.state,

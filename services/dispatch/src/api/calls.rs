@@ -1,6 +1,8 @@
 //! Calls (呼叫): starting them, signing (签收), designating people (拟定人选), check-in
 //! (报到) and sharing the reporter's contact.
 
+use std::collections::HashMap;
+
 use minhu_grpc::{FieldViolations, Principal};
 use minhu_proto::{
     dispatch::v1::{self as pb, event::Payload},
@@ -11,39 +13,51 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{
-    Dispatch, Entry, caller, cases::present, commit, convert, idempotency, indexed, readable_case, require_street, uuid,
-};
+use super::{Dispatch, Entry, RPCS, caller, cases::present, convert, readable_case, require_street, uuid, write};
 use crate::{
     deadlines as scheduled,
+    domain::events::EventKind,
     domain::{
-        Refusal,
         access::{self, Audience},
-        deadlines::{self, CheckInOutcome, Timeliness},
-        geo,
-        model::{Call, CallState, CheckInStatus, Designation, PersonRef, Place, StaffRequirement},
+        deadlines, geo,
+        model::{Call, CallState, PersonRef, Place, StaffRequirement},
         state,
     },
     error::DispatchError,
     escalation,
-    events::{code, duration, ts},
+    events::ToProto as _,
+    events::{code, ts},
     store::{
         calls::{self, CallQuery},
         cases::CaseRow,
     },
 };
 
-/// A call, locked with its case, that `p` may read.
+/// A call that `p` may read, with its case and the case's audience; when `lock`, the case
+/// and then the call are locked (the order of every write). NOT_FOUND of the call when
+/// there is none or `p` may not know of it — never for a database fault.
+async fn readable_call(
+    conn: &mut PgConnection,
+    p: &Principal,
+    call_id: Uuid,
+    lock: bool,
+) -> Result<(CaseRow, Audience, Call), DispatchError> {
+    let case_id = calls::case_of(conn, call_id).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
+    let (row, audience) = match readable_case(conn, p, case_id, lock).await {
+        Err(e) if e.is_not_found() => return Err(DispatchError::not_found("call", call_id)),
+        other => other?,
+    };
+    let call = calls::get(conn, call_id, lock).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
+    Ok((row, audience, call))
+}
+
+/// [`readable_call`], locked.
 async fn locked_call(
     conn: &mut PgConnection,
     p: &Principal,
     call_id: Uuid,
 ) -> Result<(CaseRow, Audience, Call), DispatchError> {
-    let case_id = calls::case_of(conn, call_id).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
-    let (row, audience) =
-        readable_case(conn, p, case_id, true).await.map_err(|_| DispatchError::not_found("call", call_id))?;
-    let call = calls::get(conn, call_id, true).await?.ok_or_else(|| DispatchError::not_found("call", call_id))?;
-    Ok((row, audience, call))
+    readable_call(conn, p, call_id, true).await
 }
 
 fn require_department(p: &Principal, call: &Call, what: &str) -> Result<(), DispatchError> {
@@ -80,11 +94,26 @@ pub(super) async fn start_call(
         v.required_text(&f("expected_goal"), &c.expected_goal, 2000);
         let count = c.staff_requirement.as_ref().map_or(0, |s| s.count);
         v.check(count >= 1, &f("staff_requirement.count"), "must be at least 1");
+        let qualification = c.staff_requirement.as_ref().map_or(0, |s| s.qualification);
+        v.check(
+            minhu_proto::common::v1::Qualification::try_from(qualification).is_ok(),
+            &f("staff_requirement.qualification"),
+            "is not a known qualification",
+        );
         let place = c.report_place.clone().unwrap_or_default();
         v.required_text(&f("report_place.address"), &place.address, 300);
         let report = convert::time(c.report_time.as_ref());
         v.check(report.is_some(), &f("report_time"), "is required");
-        if let Some(report) = report {
+        let beyond =
+            |t: Option<&prost_types::Timestamp>| convert::time(t).is_some_and(|t| !deadlines::within_horizon(now, t));
+        for (name, t) in [
+            ("report_time", &c.report_time),
+            ("sign_deadline", &c.sign_deadline),
+            ("check_in_close_time", &c.check_in_close_time),
+        ] {
+            v.check(!beyond(t.as_ref()), &f(name), "must be within a year");
+        }
+        if let Some(report) = report.filter(|r| deadlines::within_horizon(now, *r)) {
             let sign = convert::time(c.sign_deadline.as_ref());
             let close =
                 convert::time(c.check_in_close_time.as_ref()).unwrap_or_else(|| s.d.deadlines.check_in_close(report));
@@ -98,26 +127,12 @@ pub(super) async fn start_call(
         v.check(c.check_in_radius_meters >= 0.0, &f("check_in_radius_meters"), "must not be negative");
     }
     v.into_result()?;
-    // Departments and their stations, from the roster, before the transaction.
-    let mut stations = Vec::new();
-    for (i, c) in req.calls.iter().enumerate() {
-        let id = c.department_id.trim();
-        let department = s.d.roster.department(id).await.map_err(|e| {
-            e.or(|| DispatchError::field(format!("calls[{i}].department_id"), "is not a known department"))
-        })?;
-        if !department.active {
-            return Err(
-                Refusal::new("DEPARTMENT_INACTIVE", format!("departments/{id}"), "the department is inactive").into()
-            );
-        }
-        stations.push(id.to_owned());
-    }
-    let key = idempotency("StartCall", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("StartCall", &p, &req.request_id, &req)?;
+    let lookups = called_departments(s.clone(), p.clone(), case_id, req.calls.clone());
     let (dispatch, d) = (s.clone(), s.d.clone());
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let write = s.write(&key, lookups, move |tx, w, stations| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "call departments")?;
             let next = state::start_call(row.case.state)?;
@@ -126,27 +141,9 @@ pub(super) async fn start_call(
             let mut out = Vec::new();
             for c in &req.calls {
                 let department_id = c.department_id.trim().to_owned();
-                if existing.iter().any(|e| {
-                    e.department_id == department_id
-                        && e.state != CallState::Withdrawn
-                        && e.state != CallState::Completed
-                }) {
-                    return Err(Refusal::new(
-                        "DEPARTMENT_ALREADY_CALLED",
-                        format!("departments/{department_id}"),
-                        "the department already has a call in the case",
-                    )
-                    .into());
-                }
+                state::may_call(&existing, &department_id)?;
                 let report_time = convert::time(c.report_time.as_ref()).unwrap_or(now);
-                let station_id = d
-                    .roster
-                    .station(&department_id, &row.case.street_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|s| s.id)
-                    .unwrap_or_default();
+                let station_id = stations.get(&department_id).cloned().unwrap_or_default();
                 let req_staff = c.staff_requirement.clone().unwrap_or_default();
                 let place = c.report_place.clone().unwrap_or_default();
                 let call = Call {
@@ -195,8 +192,8 @@ pub(super) async fn start_call(
                     update_time: now,
                 };
                 calls::insert(tx, &call).await?;
-                in_tx.schedule(tx, scheduled::sign(&call)).await?;
-                in_tx.schedule(tx, scheduled::check_in(&call)).await?;
+                w.schedule(tx, scheduled::sign(&call)).await?;
+                w.schedule(tx, scheduled::check_in(&call)).await?;
                 let before = json!({"case": {"state": row.case.state}});
                 row.case.state = next;
                 let payload = Payload::CallStarted(pb::CallStarted {
@@ -204,33 +201,60 @@ pub(super) async fn start_call(
                     report_time: ts(call.report_time),
                     check_in_close_time: ts(call.check_in_close_time),
                     staff_requirement: convert::call_pb(&call).staff_requirement,
-                    urgency: code(pb::Urgency::from_str_name(row.case.urgency.as_str())),
+                    urgency: row.case.urgency.to_proto(),
                 });
                 let after = json!({"call": call_json(&call), "case": {"state": next}});
                 let entry = Entry {
-                    event_type: "EVENT_TYPE_CALL_STARTED",
+                    event_type: EventKind::CallStarted,
                     call_id: Some(call.id),
                     department_id,
                     before,
                     after,
                     payload,
                 };
-                commit(tx, &mut row.case, &actor, now, entry).await?;
+                w.record(tx, &mut row.case, &actor, entry).await?;
                 out.push(convert::call_pb(&call));
             }
             Ok(pb::StartCallResponse { case: Some(present(&dispatch, tx, &p, case_id).await?), calls: out })
         })
     });
-    indexed(staged, write.await).await
+    write.await
+}
+
+/// StartCall's look-ups, before any lock: each department (known and active) and its
+/// station serving the case's street (a street never changes, so an unlocked read names it;
+/// the transaction checks the case again under its lock).
+async fn called_departments(
+    s: Dispatch,
+    p: Principal,
+    case_id: Uuid,
+    calls: Vec<pb::Call>,
+) -> Result<HashMap<String, String>, DispatchError> {
+    let street_id = {
+        let mut conn = s.d.pool.acquire().await?;
+        let (row, _) = readable_case(&mut conn, &p, case_id, false).await?;
+        require_street(&p, &row.case, "call departments")?;
+        row.case.street_id
+    };
+    let mut stations = HashMap::new();
+    for (i, c) in calls.iter().enumerate() {
+        let id = c.department_id.trim();
+        let department = s.d.roster.department(id).await.map_err(|e| {
+            e.or(|| DispatchError::field(format!("calls[{i}].department_id"), "is not a known department"))
+        })?;
+        state::callable_department(id, department.active)?;
+        // A department without a station for the street is called all the same.
+        let station = s.d.roster.station(id, &street_id).await.ok().flatten().map(|s| s.id).unwrap_or_default();
+        stations.insert(id.to_owned(), station);
+    }
+    Ok(stations)
 }
 
 pub(super) async fn get_call(s: &Dispatch, r: Request<pb::GetCallRequest>) -> Result<pb::Call, DispatchError> {
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
     let mut conn = s.d.pool.acquire().await?;
-    let case_id = calls::case_of(&mut conn, id).await?.ok_or_else(|| DispatchError::not_found("call", id))?;
-    readable_case(&mut conn, &p, case_id, false).await.map_err(|_| DispatchError::not_found("call", id))?;
-    let call = calls::get(&mut conn, id, false).await?.ok_or_else(|| DispatchError::not_found("call", id))?;
+    let (_, _, call) = readable_call(&mut conn, &p, id, false).await?;
     Ok(convert::call_pb(&call))
 }
 
@@ -260,7 +284,7 @@ pub(super) async fn list_calls(
     };
     let fingerprint = format!("{q:?}");
     let page =
-        super::page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["calls", &fingerprint])?;
+        RPCS.page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["calls", &fingerprint])?;
     let mut conn = s.d.pool.acquire().await?;
     let (mut rows, total) = calls::list(&mut conn, &scope, &q, page.after, page.limit()).await?;
     let next_page_token = page.finish(&mut rows, |c| (c.create_time, c.id));
@@ -274,42 +298,18 @@ pub(super) async fn list_calls(
 pub(super) async fn sign_call(s: &Dispatch, r: Request<pb::SignCallRequest>) -> Result<pb::Call, DispatchError> {
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
-    let key = idempotency("SignCall", &p, &req.request_id, &req)?;
-    let now = s.now();
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let key = RPCS.idempotency("SignCall", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_department(&p, &call, "sign this call")?;
-            let before = json!({"call": {"id": call.id, "state": call.state}});
-            call.state = state::sign(call.state)?;
-            call.signed_time = Some(now);
-            call.signed_by = Some(convert::person(&p));
-            call.signed_late = deadlines::sign_outcome(now, call.sign_deadline) == Timeliness::Late;
-            call.update_time = now;
+            let decision = call.sign(convert::person(&p), w.now())?;
             calls::update(tx, &call).await?;
-            in_tx.cancel(tx, scheduled::SIGN, call.id).await?;
-            let payload = Payload::CallSigned(pb::CallSigned {
-                on_time: !call.signed_late,
-                sign_deadline: ts(call.sign_deadline),
-                signed_time: ts(now),
-                sign_duration: duration(call.create_time, now),
-            });
-            let after = json!({"call": {"id": call.id, "state": call.state, "signed_late": call.signed_late}});
-            let entry = Entry {
-                event_type: "EVENT_TYPE_CALL_SIGNED",
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before,
-                after,
-                payload,
-            };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
             Ok(convert::call_pb(&call))
         })
-    });
-    indexed(staged, write.await).await
+    })
+    .await
 }
 
 pub(super) async fn designate_responders(
@@ -321,10 +321,39 @@ pub(super) async fn designate_responders(
     if req.person_ids.is_empty() {
         return Err(DispatchError::field("person_ids", "must name at least one person"));
     }
-    // Check state and rights first (no roster call for a refused request).
+    let key = RPCS.idempotency("DesignateResponders", &p, &req.request_id, &req)?;
+    let lookups = eligible_people(s.clone(), p.clone(), id, req.person_ids.clone());
+    s.write(&key, lookups, move |tx, w, people| {
+        Box::pin(async move {
+            let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
+            require_department(&p, &call, "designate people for this call")?;
+            let people = people
+                .into_iter()
+                .map(|person| PersonRef {
+                    id: person.id,
+                    name: person.name,
+                    department_id: person.department_id,
+                    station_id: person.station_id,
+                })
+                .collect();
+            let decision = call.designate(people, w.now())?;
+            calls::update(tx, &call).await?;
+            w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
+            Ok(convert::call_pb(&call))
+        })
+    })
+    .await
+}
+
+async fn eligible_people(
+    s: Dispatch,
+    p: Principal,
+    id: Uuid,
+    person_ids: Vec<String>,
+) -> Result<Vec<roster::Person>, DispatchError> {
     let call = {
-        let mut tx = s.d.pool.begin().await?;
-        let (_, _, call) = locked_call(&mut tx, &p, id).await?;
+        let mut conn = s.d.pool.acquire().await?;
+        let (_, _, call) = readable_call(&mut conn, &p, id, false).await?;
         require_department(&p, &call, "designate people for this call")?;
         state::designate(call.state, deadlines::passed(call.report_time, s.now()))?;
         call
@@ -333,7 +362,7 @@ pub(super) async fn designate_responders(
         s.d.roster
             .verify_designation(roster::VerifyDesignationRequest {
                 department_id: call.department_id.clone(),
-                person_ids: req.person_ids.clone(),
+                person_ids: person_ids.clone(),
                 qualification: code(minhu_proto::common::v1::Qualification::from_str_name(
                     &call.staff_requirement.qualification,
                 )),
@@ -341,175 +370,40 @@ pub(super) async fn designate_responders(
             })
             .await
             .map_err(|e| e.or(|| DispatchError::field("person_ids", "could not be verified")))?;
-    let ineligible: Vec<Refusal> = verdict
-        .checks
-        .iter()
-        .filter(|c| !c.eligible)
-        .map(|c| Refusal::new("DESIGNATION_INELIGIBLE", format!("people/{}", c.person_id), c.reasons.join("; ")))
-        .collect();
-    if !ineligible.is_empty() {
-        return Err(DispatchError::FailedPrecondition(ineligible));
-    }
-    if verdict.eligible_count < call.staff_requirement.count {
-        return Err(Refusal::new(
-            "REQUIREMENT_NOT_MET",
-            format!("calls/{id}"),
-            format!("{} eligible people, {} required", verdict.eligible_count, call.staff_requirement.count),
-        )
-        .into());
-    }
+    let ineligible =
+        verdict.checks.iter().filter(|c| !c.eligible).map(|c| (c.person_id.clone(), c.reasons.join("; "))).collect();
+    state::designation_verdict(&id.to_string(), ineligible, verdict.eligible_count, call.staff_requirement.count)?;
     let people =
         s.d.roster
-            .people(&req.person_ids)
+            .people(&person_ids)
             .await
             .map_err(|e| e.or(|| DispatchError::field("person_ids", "unknown people")))?;
-    let key = idempotency("DesignateResponders", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
-        Box::pin(async move {
-            let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
-            require_department(&p, &call, "designate people for this call")?;
-            let next = state::designate(call.state, deadlines::passed(call.report_time, now))?;
-            let before = json!({"call": call_json(&call)});
-            let mut designations = Vec::new();
-            for person in &people {
-                if let Some(kept) = call.designations.iter().find(|d| d.person.id == person.id) {
-                    designations.push(kept.clone());
-                    continue;
-                }
-                designations.push(Designation {
-                    person: PersonRef {
-                        id: person.id.clone(),
-                        name: person.name.clone(),
-                        department_id: person.department_id.clone(),
-                        station_id: person.station_id.clone(),
-                    },
-                    check_in_status: CheckInStatus::Pending,
-                    check_in_time: None,
-                    check_in_device_time: None,
-                    check_in_location: None,
-                    check_in_distance_meters: 0.0,
-                    check_in_recorded_by: None,
-                    inaction_recorded: false,
-                    inaction_note: String::new(),
-                });
-            }
-            if let Some(gone) = call.designations.iter().find(|d| {
-                d.check_in_status != CheckInStatus::Pending && !designations.iter().any(|n| n.person.id == d.person.id)
-            }) {
-                return Err(Refusal::new(
-                    "ALREADY_CHECKED_IN",
-                    format!("people/{}", gone.person.id),
-                    "a person who checked in cannot be removed",
-                )
-                .into());
-            }
-            let replaced = !call.designations.is_empty();
-            call.designations = designations;
-            call.state = next;
-            call.designate_time = Some(now);
-            call.update_time = now;
-            calls::update(tx, &call).await?;
-            let payload = Payload::RespondersDesignated(pb::RespondersDesignated {
-                person_ids: call.designations.iter().map(|d| d.person.id.clone()).collect(),
-                required_count: call.staff_requirement.count,
-                replaced,
-            });
-            let after = json!({"call": call_json(&call)});
-            let entry = Entry {
-                event_type: "EVENT_TYPE_RESPONDERS_DESIGNATED",
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before,
-                after,
-                payload,
-            };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
-            Ok(convert::call_pb(&call))
-        })
-    })
-    .await
+    Ok(people)
 }
 
 pub(super) async fn check_in(s: &Dispatch, r: Request<pb::CheckInRequest>) -> Result<pb::Call, DispatchError> {
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
-    let Some(location) = req.location.as_ref().map(convert::point).filter(|l| geo::is_valid(*l)) else {
-        return Err(DispatchError::field("location", "must be a valid WGS-84 point"));
+    let Some(location) = req.location.as_ref().map(convert::point) else {
+        return Err(DispatchError::field("location", "is required"));
     };
+    let mut v = FieldViolations::new();
+    geo::check(&mut v, "location", location);
+    v.into_result()?;
     let person_id = if req.person_id.trim().is_empty() { p.subject.clone() } else { req.person_id.trim().to_owned() };
     let device_time = convert::time(req.device_time.as_ref());
-    let key = idempotency("CheckIn", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("CheckIn", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             let on_behalf = person_id != p.subject;
             if on_behalf && !access::is_street_of(&p, &row.case.street_id) {
                 return Err(DispatchError::denied("only the person or the street on site may check a person in"));
             }
-            let Some(i) = call.designations.iter().position(|d| d.person.id == person_id) else {
-                return Err(Refusal::new(
-                    "NOT_DESIGNATED",
-                    format!("people/{person_id}"),
-                    "the person is not designated for this call",
-                )
-                .into());
-            };
-            state::may_check_in(call.designations[i].check_in_status, &person_id)?;
-            let outcome = deadlines::check_in_outcome(now, call.report_time, call.check_in_close_time);
-            if outcome == CheckInOutcome::Closed || call.check_in_closed {
-                return Err(Refusal::new(
-                    "CHECK_IN_CLOSED",
-                    format!("people/{person_id}"),
-                    "the check-in window has closed",
-                )
-                .into());
-            }
-            let distance = call.report_place.location.map_or(0.0, |place| geo::distance_meters(place, location));
-            if call.report_place.location.is_some() && distance > call.check_in_radius_meters {
-                return Err(Refusal::new(
-                    "OUT_OF_RANGE",
-                    format!("people/{person_id}"),
-                    format!("{distance:.0} m from the report place; at most {:.0} m", call.check_in_radius_meters),
-                )
-                .into());
-            }
-            let (status, event_type, lateness) = match outcome {
-                CheckInOutcome::Late(by) => (CheckInStatus::Late, "EVENT_TYPE_CHECK_IN_LATE", by),
-                _ => (CheckInStatus::OnTime, "EVENT_TYPE_CHECK_IN_ON_TIME", chrono::TimeDelta::zero()),
-            };
-            let before = json!({"designation": call.designations[i]});
-            let d = &mut call.designations[i];
-            d.check_in_status = status;
-            d.check_in_time = Some(now);
-            d.check_in_device_time = device_time;
-            d.check_in_location = Some(location);
-            d.check_in_distance_meters = distance;
-            d.check_in_recorded_by = on_behalf.then(|| convert::actor(&p));
-            let after = json!({"designation": d});
-            call.update_time = now;
+            let recorder = on_behalf.then(|| convert::actor(&p));
+            let decision = call.check_in(&person_id, location, device_time, recorder, w.now())?;
             calls::update(tx, &call).await?;
-            let payload = Payload::CheckIn(pb::CheckInResult {
-                person_id: person_id.clone(),
-                status: code(pb::CheckInStatus::from_str_name(status.as_str())),
-                report_time: ts(call.report_time),
-                check_in_time: ts(now),
-                lateness: Some(prost_types::Duration {
-                    seconds: lateness.num_seconds(),
-                    nanos: lateness.subsec_nanos(),
-                }),
-                distance_meters: distance,
-            });
-            let entry = Entry {
-                event_type,
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before,
-                after,
-                payload,
-            };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
             Ok(convert::call_pb(&call))
         })
     })
@@ -522,39 +416,18 @@ pub(super) async fn share_reporter_contact(
 ) -> Result<pb::Call, DispatchError> {
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
-    let key = idempotency("ShareReporterContact", &p, &req.request_id, &req)?;
-    let (now, d) = (s.now(), s.d.clone());
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("ShareReporterContact", &p, &req.request_id, &req)?;
+    let d = s.d.clone();
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_street(&p, &row.case, "share the reporter's contact")?;
-            state::require_signed(call.state)?;
-            let reporter =
-                d.cipher.open(row.case.id, &row.reporter_sealed).map_err(|e| DispatchError::Internal(e.to_string()))?;
-            if reporter.confidential {
-                return Err(Refusal::new(
-                    "REPORTER_CONFIDENTIAL",
-                    format!("cases/{}", row.case.id),
-                    "the reporter asked for confidentiality",
-                )
-                .into());
+            let reporter = d.cipher.open(row.case.id, &row.reporter_sealed).map_err(DispatchError::internal)?;
+            let subject = format!("cases/{}", row.case.id);
+            if let Some(decision) = call.share_contact(reporter.confidential, &subject, w.now())? {
+                calls::update(tx, &call).await?;
+                w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
             }
-            if call.contact_shared {
-                return Ok(convert::call_pb(&call));
-            }
-            call.contact_shared = true;
-            call.contact_share_time = Some(now);
-            call.update_time = now;
-            calls::update(tx, &call).await?;
-            let entry = Entry {
-                event_type: "EVENT_TYPE_CONTACT_SHARED",
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before: json!({"call": {"id": id, "contact_shared": false}}),
-                after: json!({"call": {"id": id, "contact_shared": true}}),
-                payload: Payload::ContactShared(pb::ContactShared {}),
-            };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
             Ok(convert::call_pb(&call))
         })
     })
@@ -570,12 +443,10 @@ pub(super) async fn withdraw_call(
     let mut v = FieldViolations::new();
     let reason = v.required_text("reason", &req.reason, 2000).to_owned();
     v.into_result()?;
-    let key = idempotency("WithdrawCall", &p, &req.request_id, &req)?;
-    let now = s.now();
-    let staged = s.staged();
-    let in_tx = staged.clone();
-    let write = key.run(&s.d.pool, move |tx| {
+    let key = RPCS.idempotency("WithdrawCall", &p, &req.request_id, &req)?;
+    let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_street(&p, &row.case, "withdraw its calls")?;
             state::require_open(row.case.state)?;
@@ -587,8 +458,8 @@ pub(super) async fn withdraw_call(
             call.withdraw_reason = reason.clone();
             call.update_time = now;
             calls::update(tx, &call).await?;
-            in_tx.cancel(tx, scheduled::SIGN, call.id).await?;
-            in_tx.cancel(tx, scheduled::CHECK_IN, call.id).await?;
+            w.cancel(tx, scheduled::SIGN, call.id).await?;
+            w.cancel(tx, scheduled::CHECK_IN, call.id).await?;
             // Settled here as well as in `commit`, so the trail shows where the case went
             // (CALLING → TRIAGED when this was the last active call).
             escalation::settle(tx, &mut row.case).await?;
@@ -597,18 +468,18 @@ pub(super) async fn withdraw_call(
                 "case": {"state": row.case.state, "overdue": row.case.overdue},
             });
             let entry = Entry {
-                event_type: "EVENT_TYPE_CALL_WITHDRAWN",
+                event_type: EventKind::CallWithdrawn,
                 call_id: Some(id),
                 department_id: call.department_id.clone(),
                 before,
                 after,
                 payload: Payload::CallWithdrawn(pb::CallWithdrawn { reason }),
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             Ok(convert::call_pb(&call))
         })
     });
-    indexed(staged, write.await).await
+    write.await
 }
 
 pub(super) async fn record_inaction(
@@ -621,52 +492,15 @@ pub(super) async fn record_inaction(
     let person_id = v.required_text("person_id", &req.person_id, 64).to_owned();
     let note = v.required_text("note", &req.note, 2000).to_owned();
     v.into_result()?;
-    let key = idempotency("RecordInaction", &p, &req.request_id, &req)?;
-    let now = s.now();
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("RecordInaction", &p, &req.request_id, &req)?;
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
             require_street(&p, &row.case, "record inaction")?;
             state::require_open(row.case.state)?;
-            let subject = format!("people/{person_id}");
-            let Some(d) = call.designations.iter_mut().find(|d| d.person.id == person_id) else {
-                return Err(
-                    Refusal::new("NOT_DESIGNATED", subject, "the person is not designated for this call").into()
-                );
-            };
-            if !matches!(d.check_in_status, CheckInStatus::OnTime | CheckInStatus::Late) {
-                return Err(Refusal::new(
-                    "NOT_CHECKED_IN",
-                    subject,
-                    "inaction (到位不作为) is recorded of a person who checked in",
-                )
-                .into());
-            }
-            // One record per person and call: appraisal and referrals count each once.
-            if d.inaction_recorded {
-                return Err(Refusal::new(
-                    "INACTION_ALREADY_RECORDED",
-                    subject,
-                    "inaction was already recorded for this person on this call",
-                )
-                .into());
-            }
-            let before = json!({"designation": {"person_id": person_id, "inaction_recorded": false}});
-            d.inaction_recorded = true;
-            d.inaction_note = note.clone();
-            let after =
-                json!({"designation": {"person_id": person_id, "inaction_recorded": true, "inaction_note": note}});
-            call.update_time = now;
+            let decision = call.record_inaction(&person_id, &note, w.now())?;
             calls::update(tx, &call).await?;
-            let entry = Entry {
-                event_type: "EVENT_TYPE_INACTION_RECORDED",
-                call_id: Some(id),
-                department_id: call.department_id.clone(),
-                before,
-                after,
-                payload: Payload::InactionRecorded(pb::InactionRecorded { person_id, note }),
-            };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.decide(tx, &mut row.case, &convert::actor(&p), &call, decision).await?;
             Ok(convert::call_pb(&call))
         })
     })

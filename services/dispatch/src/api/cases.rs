@@ -1,37 +1,32 @@
 //! Intake (诉求受理), reading and triage (研判) of cases.
 
-use chrono::TimeDelta;
-use minhu_grpc::{FieldViolations, OrgKind, Principal};
+use minhu_grpc::{ApiError, FieldViolations, OrgKind, Principal};
 use minhu_proto::dispatch::v1::{self as pb, event::Payload};
 use serde_json::json;
 use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Dispatch, Entry, caller, commit, convert, idempotency, readable_case, require_street, uuid};
+use super::{Dispatch, Entry, RPCS, caller, convert, readable_case, require_street, uuid, write};
 use crate::{
+    clients::RosterFailure,
     crypto::ReporterCipher,
+    domain::events::EventKind,
     domain::{
         access::{self, Audience},
-        geo,
-        model::{Case, CaseState, Place, Reporter, Triage, TriageDecision, Urgency},
-        privacy, state,
+        files, geo,
+        model::{Case, CaseState, GeoPoint, Place, Reporter, Triage, TriageDecision, Urgency},
+        privacy, repeats, state,
     },
     error::DispatchError,
+    events::ToProto as _,
     events::{case_state, code, ts},
     store::{
         Scope, attachments,
         cases::{self, CaseQuery, CaseRow},
-        closing, is_unique_violation,
-        journal::{self, Change},
-        tasks,
+        closing, is_unique_violation, tasks,
     },
 };
-
-/// Repeats: same street and category within this distance…
-const REPEAT_RADIUS_M: f64 = 50.0;
-/// …open, or closed within this many days.
-const REPEAT_DAYS: i64 = 30;
 
 /// The case as `p` may see it: links, intake files, consultations, callbacks, the called
 /// departments and the reporter masked per the rules.
@@ -43,7 +38,7 @@ pub(super) async fn case_pb(
     audience: &Audience,
 ) -> Result<pb::Case, DispatchError> {
     let c = &row.case;
-    let reporter = cipher.open(c.id, &row.reporter_sealed).map_err(|e| DispatchError::Internal(e.to_string()))?;
+    let reporter = cipher.open(c.id, &row.reporter_sealed).map_err(DispatchError::internal)?;
     let (shown, masked) = privacy::present(&reporter, access::reporter_view(p, audience));
     let related = cases::related(conn, c.id).await?;
     let files = attachments::intake_files(conn, c.id).await?;
@@ -60,7 +55,7 @@ pub(super) async fn case_pb(
         title: c.title.clone(),
         description: c.description.clone(),
         place: Some(convert::place_pb(&c.place)),
-        urgency: code(pb::Urgency::from_str_name(c.urgency.as_str())),
+        urgency: c.urgency.to_proto(),
         state: case_state(c.state),
         reporter: Some(pb::Reporter {
             name: shown.name,
@@ -96,8 +91,17 @@ pub(super) async fn present(
     case_pb(conn, &s.d.cipher, p, &row, &audience).await
 }
 
-pub(super) fn urgency(value: i32) -> Urgency {
-    pb::Urgency::try_from(value).ok().and_then(|u| Urgency::parse(u.as_str_name())).unwrap_or(Urgency::Normal)
+/// An urgency field: UNSPECIFIED is NORMAL (the contract's default), an undefined number
+/// INVALID_ARGUMENT on `field` — the one rule CreateCase and UpdateCase share.
+pub(super) fn urgency(v: &mut FieldViolations, field: &str, value: i32) -> Urgency {
+    match pb::Urgency::try_from(value) {
+        Ok(pb::Urgency::Unspecified) => Urgency::Normal,
+        Ok(u) => Urgency::parse(u.as_str_name()).unwrap_or(Urgency::Normal),
+        Err(_) => {
+            v.add(field, "is not a known urgency");
+            Urgency::Normal
+        }
+    }
 }
 
 pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>) -> Result<pb::Case, DispatchError> {
@@ -117,7 +121,7 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
     let address = v.required_text("case.place.address", &place.address, 300).to_owned();
     let location = place.location.as_ref().map(convert::point);
     if let Some(l) = location {
-        v.check(geo::is_valid(l), "case.place.location", "must be a valid WGS-84 point");
+        geo::check(&mut v, "case.place.location", l);
     }
     let reporter_in = input.reporter.clone().unwrap_or_default();
     let reporter = Reporter {
@@ -136,96 +140,57 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
     if input.street_id.trim().is_empty() && location.is_none() {
         v.add("case.place.location", "is required when street_id is not given");
     }
+    let urgency = urgency(&mut v, "case.urgency", input.urgency);
     v.into_result()?;
     let channel = channel.map(|c| c.as_str_name().to_owned()).unwrap_or_default();
-
-    // Where the place is, by the roster; a given street must agree with it.
-    let (mut street_id, mut community_id, mut grid_id) =
+    let key = RPCS.idempotency("CreateCase", &p, &req.request_id, &req)?;
+    let (street_id, community_id, grid_id) =
         (input.street_id.trim().to_owned(), input.community_id.trim().to_owned(), input.grid_id.trim().to_owned());
-    if let Some(l) = location {
-        let resolved = s.d.roster.resolve_location(l.lat, l.lng).await;
-        match resolved {
-            Ok(found) => {
-                if street_id.is_empty() {
-                    street_id = found.street_id.clone();
-                } else if street_id != found.street_id {
-                    return Err(DispatchError::field(
-                        "case.street_id",
-                        format!("the place lies in street `{}`, not `{street_id}`", found.street_id),
-                    ));
-                }
-                if community_id.is_empty() && found.street_id == street_id {
-                    community_id = found.community_id;
-                }
-                if grid_id.is_empty() && found.street_id == street_id {
-                    grid_id = found.grid_id;
-                }
-            }
-            Err(e) if street_id.is_empty() => {
-                return Err(e.or(|| DispatchError::field("case.place.location", "lies in no street of the district")));
-            }
-            Err(e) => {
-                // A given street with a place the roster cannot place: keep the street, but
-                // an unreachable roster is still an outage.
-                if let crate::clients::RosterFailure::Other(err) = e {
-                    return Err(err);
-                }
-            }
-        }
-    }
-    if !access::may_create(&p, &street_id, &channel) {
-        return Err(DispatchError::denied(format!(
-            "{} may not record appeals in street `{street_id}`",
-            p.organization
-        )));
-    }
-
-    let now = s.now();
-    let actor = convert::actor(&p);
-    let case = Case {
-        id: Uuid::now_v7(),
-        street_id,
-        community_id,
-        grid_id,
-        channel,
-        source_reference,
-        category,
-        title,
-        description,
-        place: Place { address, location },
-        urgency: urgency(input.urgency),
-        state: CaseState::Received,
-        triage: None,
-        overdue: false,
-        created_by: actor.clone(),
-        create_time: now,
-        update_time: now,
-        close_time: None,
-        close_summary: String::new(),
-    };
-    let key = idempotency("CreateCase", &p, &req.request_id, &req)?;
-    let d = s.d.clone();
-    let principal = p.clone();
-    let dispatch = s.clone();
-    key.run(&d.pool.clone(), move |tx| {
+    let lookups = locate(s, location, street_id, community_id, grid_id);
+    let (d, principal, dispatch) = (s.d.clone(), p.clone(), s.clone());
+    s.write(&key, lookups, move |tx, w, (street_id, community_id, grid_id)| {
         Box::pin(async move {
+            let now = w.now();
+            if !access::may_create(&p, &street_id, &channel) {
+                return Err(DispatchError::denied(format!(
+                    "{} may not record appeals in street `{street_id}`",
+                    p.organization
+                )));
+            }
+            let actor = convert::actor(&p);
+            let case = Case {
+                id: Uuid::now_v7(),
+                street_id,
+                community_id,
+                grid_id,
+                channel,
+                source_reference,
+                category,
+                title,
+                description,
+                place: Place { address, location },
+                urgency,
+                state: CaseState::Received,
+                triage: None,
+                overdue: false,
+                created_by: actor.clone(),
+                create_time: now,
+                update_time: now,
+                close_time: None,
+                close_summary: String::new(),
+            };
             let sealed = d.cipher.seal(case.id, &reporter);
             if let Err(e) = cases::insert(tx, &case, &sealed).await {
                 if is_unique_violation(&e, "cases_source_reference_key") {
-                    return Err(DispatchError::AlreadyExists { resource: "case", id: case.source_reference.clone() });
+                    return Err(ApiError::AlreadyExists { resource: "case", id: case.source_reference.clone() }.into());
                 }
                 return Err(e.into());
             }
             let mut files = Vec::new();
             for (i, id) in attachment_ids.iter().enumerate() {
-                let file = attachments::get(tx, *id).await?;
                 let field = format!("attachment_ids[{i}]");
-                let staged = file.filter(|f| {
-                    f.case_id.is_none()
-                        && f.uploader_subject == principal.subject
-                        && f.expire_time.is_none_or(|t| t >= now)
-                });
-                let Some(file) = staged else {
+                let file = attachments::get(tx, *id).await?;
+                let Some(file) = file.filter(|f| files::staged_for(f, &principal.subject, now)) else {
                     return Err(DispatchError::field(field, "is not a file staged by you (or it expired)"));
                 };
                 if files.iter().any(|f: &crate::domain::model::Attachment| f.file.id == file.file.id) {
@@ -236,21 +201,19 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 }
                 files.push(file);
             }
-            // Repeats (重复诉求): same street and category, close by, open or recently closed.
             let mut related = Vec::new();
             if let Some(here) = case.place.location {
-                let since = now - TimeDelta::days(REPEAT_DAYS);
-                for (other, at) in cases::repeat_candidates(tx, &case.street_id, &case.category, since).await? {
-                    if other != case.id && geo::distance_meters(here, at) <= REPEAT_RADIUS_M {
-                        cases::link(tx, case.id, other, now).await?;
-                        related.push(other.to_string());
-                    }
+                let candidates =
+                    cases::repeat_candidates(tx, &case.street_id, &case.category, repeats::since(now)).await?;
+                for other in repeats::of(case.id, here, candidates) {
+                    cases::link(tx, case.id, other, now).await?;
+                    related.push(other.to_string());
                 }
             }
             let payload = Payload::CaseCreated(pb::CaseCreated {
                 channel: code(pb::Channel::from_str_name(&case.channel)),
                 category: case.category.clone(),
-                urgency: code(pb::Urgency::from_str_name(case.urgency.as_str())),
+                urgency: case.urgency.to_proto(),
                 community_id: case.community_id.clone(),
                 grid_id: case.grid_id.clone(),
                 related_case_ids: related.clone(),
@@ -258,44 +221,28 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
             let mut after = serde_json::to_value(&case).unwrap_or_default();
             after["reporter_digest"] = json!(d.cipher.digest(&reporter));
             after["related_case_ids"] = json!(related);
-            journal::record(
-                tx,
-                Change {
-                    case_id: case.id,
-                    street_id: case.street_id.clone(),
-                    call_id: None,
-                    department_id: String::new(),
-                    event_type: "EVENT_TYPE_CASE_CREATED",
-                    actor: actor.clone(),
-                    occur_time: now,
-                    case_state: case.state,
-                    before: json!({}),
-                    after,
-                    payload: encode_payload(payload),
-                },
-            )
-            .await?;
+            let entry = Entry {
+                event_type: EventKind::CaseCreated,
+                call_id: None,
+                department_id: String::new(),
+                before: json!({}),
+                after,
+                payload,
+            };
+            w.journal(&case, &actor, entry);
             // Each staged file joining the case is a change of its own, on the trail and the feed.
             for file in &files {
                 let payload =
                     Payload::AttachmentAdded(pb::AttachmentAdded { attachment: Some(convert::file_pb(&file.file)) });
-                journal::record(
-                    tx,
-                    Change {
-                        case_id: case.id,
-                        street_id: case.street_id.clone(),
-                        call_id: None,
-                        department_id: String::new(),
-                        event_type: "EVENT_TYPE_ATTACHMENT_ADDED",
-                        actor: actor.clone(),
-                        occur_time: now,
-                        case_state: case.state,
-                        before: json!({"attachment": {"id": file.file.id, "case_id": null}}),
-                        after: json!({"attachment": file.file, "case_id": case.id, "intake": true}),
-                        payload: encode_payload(payload),
-                    },
-                )
-                .await?;
+                let entry = Entry {
+                    event_type: EventKind::AttachmentAdded,
+                    call_id: None,
+                    department_id: String::new(),
+                    before: json!({"attachment": {"id": file.file.id, "case_id": null}}),
+                    after: json!({"attachment": file.file, "case_id": case.id, "intake": true}),
+                    payload,
+                };
+                w.journal(&case, &actor, entry);
             }
             present(&dispatch, tx, &principal, case.id).await
         })
@@ -303,8 +250,42 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
     .await
 }
 
-fn encode_payload(p: Payload) -> Vec<u8> {
-    crate::events::encode(p)
+/// Where the place is, by the roster: the street (a given street must agree with it), the
+/// community and the grid. A look-up of the write path: no transaction, no lock.
+async fn locate(
+    s: &Dispatch,
+    location: Option<GeoPoint>,
+    mut street_id: String,
+    mut community_id: String,
+    mut grid_id: String,
+) -> Result<(String, String, String), DispatchError> {
+    let Some(l) = location else { return Ok((street_id, community_id, grid_id)) };
+    match s.d.roster.resolve_location(l.lat, l.lng).await {
+        Ok(found) => {
+            if street_id.is_empty() {
+                street_id = found.street_id.clone();
+            } else if street_id != found.street_id {
+                return Err(DispatchError::field(
+                    "case.street_id",
+                    format!("the place lies in street `{}`, not `{street_id}`", found.street_id),
+                ));
+            }
+            if community_id.is_empty() {
+                community_id = found.community_id;
+            }
+            if grid_id.is_empty() {
+                grid_id = found.grid_id;
+            }
+        }
+        Err(e) if street_id.is_empty() => {
+            return Err(e.or(|| DispatchError::field("case.place.location", "lies in no street of the district")));
+        }
+        // A given street with a place the roster cannot place: keep the street, but an
+        // unreachable roster is still an outage.
+        Err(RosterFailure::Other(err)) => return Err(err),
+        Err(_) => {}
+    }
+    Ok((street_id, community_id, grid_id))
 }
 
 pub(super) async fn get_case(s: &Dispatch, r: Request<pb::GetCaseRequest>) -> Result<pb::Case, DispatchError> {
@@ -377,7 +358,7 @@ pub(super) async fn list_cases(
     let q = query(req.filter.as_ref())?;
     let fingerprint = format!("{q:?}");
     let page =
-        super::page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["cases", &fingerprint])?;
+        RPCS.page::<(chrono::DateTime<chrono::Utc>, Uuid)>(req.page_size, &req.page_token, &["cases", &fingerprint])?;
     let mut conn = s.d.pool.acquire().await?;
     let (mut rows, total) = cases::list(&mut conn, &scope, &q, page.after, page.limit()).await?;
     let next_page_token = page.finish(&mut rows, |r| (r.case.create_time, r.case.id));
@@ -427,10 +408,11 @@ pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>)
     }
     v.into_result()?;
     let decision = decision.ok_or_else(|| DispatchError::field("decision", "must be set"))?;
-    let key = idempotency("TriageCase", &p, &req.request_id, &req)?;
-    let (dispatch, now) = (s.clone(), s.now());
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("TriageCase", &p, &req.request_id, &req)?;
+    let dispatch = s.clone();
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let (mut row, _) = readable_case(tx, &p, id, true).await?;
             require_street(&p, &row.case, "triage its cases")?;
             let before = json!({"state": row.case.state, "triage": row.case.triage});
@@ -455,20 +437,20 @@ pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>)
                 row.case.close_time = Some(now);
             }
             let payload = Payload::CaseTriaged(pb::CaseTriaged {
-                decision: code(pb::TriageDecision::from_str_name(decision.as_str())),
+                decision: decision.to_proto(),
                 decline_reason: if is_decline { decline as i32 } else { 0 },
                 duplicate_of_case_id: duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
             });
             let after = json!({"state": row.case.state, "triage": row.case.triage});
             let entry = Entry {
-                event_type: "EVENT_TYPE_CASE_TRIAGED",
+                event_type: EventKind::CaseTriaged,
                 call_id: None,
                 department_id: String::new(),
                 before,
                 after,
                 payload,
             };
-            commit(tx, &mut row.case, &actor, now, entry).await?;
+            w.record(tx, &mut row.case, &actor, entry).await?;
             present(&dispatch, tx, &p, id).await
         })
     })

@@ -7,6 +7,7 @@ use minhu_proto::{common::v1 as common, dispatch::v1 as pb};
 
 use crate::{
     domain::model::{self as m},
+    events::ToProto as _,
     events::{code, duration, ts},
 };
 
@@ -134,7 +135,7 @@ pub(crate) fn range_pb(start: DateTime<Utc>, end: DateTime<Utc>) -> common::Time
 
 pub(crate) fn triage_pb(t: &m::Triage) -> pb::Triage {
     pb::Triage {
-        decision: code(pb::TriageDecision::from_str_name(t.decision.as_str())),
+        decision: t.decision.to_proto(),
         reason: t.reason.clone(),
         decline_reason: code(pb::DeclineReason::from_str_name(&t.decline_reason)),
         duplicate_of_case_id: t.duplicate_of_case_id.map(|i| i.to_string()).unwrap_or_default(),
@@ -173,7 +174,7 @@ pub(crate) fn callback_pb(c: &m::Callback) -> pb::Callback {
 }
 
 pub(crate) fn satisfaction_pb(s: m::Satisfaction) -> i32 {
-    code(pb::Satisfaction::from_str_name(s.as_str()))
+    s.to_proto()
 }
 
 pub(crate) fn call_pb(c: &m::Call) -> pb::Call {
@@ -195,7 +196,7 @@ pub(crate) fn call_pb(c: &m::Call) -> pb::Call {
         check_in_close_time: ts(c.check_in_close_time),
         check_in_radius_meters: c.check_in_radius_meters,
         sign_deadline: ts(c.sign_deadline),
-        state: code(pb::CallState::from_str_name(c.state.as_str())),
+        state: c.state.to_proto(),
         signed_time: c.signed_time.and_then(ts),
         signed_by: c.signed_by.as_ref().map(person_pb),
         signed_late: c.signed_late,
@@ -205,7 +206,7 @@ pub(crate) fn call_pb(c: &m::Call) -> pb::Call {
             .iter()
             .map(|d| pb::Designation {
                 person: Some(person_pb(&d.person)),
-                check_in_status: code(pb::CheckInStatus::from_str_name(d.check_in_status.as_str())),
+                check_in_status: d.check_in_status.to_proto(),
                 check_in_time: d.check_in_time.and_then(ts),
                 check_in_device_time: d.check_in_device_time.and_then(ts),
                 check_in_location: d.check_in_location.map(point_pb),
@@ -237,7 +238,7 @@ pub(crate) fn feedback_pb(f: &m::Feedback) -> pb::Feedback {
         handling_opinion: f.handling_opinion.clone(),
         attachments: f.attachments.iter().map(file_pb).collect(),
         is_rectification: f.is_rectification,
-        state: code(pb::FeedbackState::from_str_name(f.state.as_str())),
+        state: f.state.to_proto(),
         on_time: f.on_time,
         submitted_by: Some(person_pb(&f.submitted_by)),
         submit_time: ts(f.submit_time),
@@ -253,12 +254,12 @@ pub(crate) fn task_pb(t: &m::Task) -> pb::Task {
         case_id: t.case_id.to_string(),
         call_id: t.call_id.to_string(),
         department_id: t.department_id.clone(),
-        kind: code(pb::TaskKind::from_str_name(t.kind.as_str())),
+        kind: t.kind.to_proto(),
         consultation_id: t.consultation_id.map(|i| i.to_string()).unwrap_or_default(),
         rectification_id: t.rectification_id.map(|i| i.to_string()).unwrap_or_default(),
         description: t.description.clone(),
         window: Some(range_pb(t.window_start, t.window_end)),
-        state: code(pb::TaskState::from_str_name(t.state.as_str())),
+        state: t.state.to_proto(),
         overdue: t.overdue,
         completed_on_time: t.completed_on_time,
         progress_reports: t
@@ -306,7 +307,7 @@ pub(crate) fn rectification_pb(r: &m::Rectification) -> pb::Rectification {
         consultation_id: r.consultation_id.map(|i| i.to_string()).unwrap_or_default(),
         requirement: r.requirement.clone(),
         due_time: ts(r.due_time),
-        state: code(pb::RectificationState::from_str_name(r.state.as_str())),
+        state: r.state.to_proto(),
         task_id: r.task_id.to_string(),
         overdue: r.overdue,
         rerating_id: r.rerating_id.map(|i| i.to_string()).unwrap_or_default(),

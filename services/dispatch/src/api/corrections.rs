@@ -10,9 +10,10 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{Dispatch, Entry, caller, cases::present, commit, convert, idempotency, readable_case, uuid};
+use super::{Dispatch, Entry, RPCS, caller, cases::present, convert, readable_case, uuid, write};
 use crate::{
     clients::RosterFailure,
+    domain::events::EventKind,
     domain::{
         access, geo,
         model::{Place, Reporter},
@@ -60,15 +61,12 @@ fn patch(input: &pb::Case, paths: &UpdatePaths) -> Result<Patch, DispatchError> 
         let address = v.required_text("case.place.address", &place.address, 300).to_owned();
         let location = place.location.as_ref().map(convert::point);
         if let Some(l) = location {
-            v.check(geo::is_valid(l), "case.place.location", "must be a valid WGS-84 point");
+            geo::check(&mut v, "case.place.location", l);
         }
         p.place = Some(Place { address, location });
     }
     if paths.wants("urgency", true) {
-        match pb::Urgency::try_from(input.urgency) {
-            Ok(_) => p.urgency = Some(super::cases::urgency(input.urgency)),
-            Err(_) => v.add("case.urgency", "is not a known urgency"),
-        }
+        p.urgency = Some(super::cases::urgency(&mut v, "case.urgency", input.urgency));
     }
     if paths.wants("community_id", true) {
         p.community_id = Some(v.optional_text("case.community_id", &input.community_id, 64).to_owned());
@@ -128,9 +126,9 @@ pub(super) async fn update_case(s: &Dispatch, r: Request<pb::UpdateCaseRequest>)
         })?),
         None => None,
     };
-    let key = idempotency("UpdateCase", &p, &req.request_id, &req)?;
-    let (dispatch, now) = (s.clone(), s.now());
-    key.run(&s.d.pool.clone(), move |tx| {
+    let key = RPCS.idempotency("UpdateCase", &p, &req.request_id, &req)?;
+    let dispatch = s.clone();
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let (mut row, _) = readable_case(tx, &p, id, true).await?;
             if !access::may_correct(&p, &row.case.street_id) {
@@ -161,7 +159,7 @@ pub(super) async fn update_case(s: &Dispatch, r: Request<pb::UpdateCaseRequest>)
             changes.apply("grid_id", &mut c.grid_id, patch.grid_id);
             if let Some(new) = patch.reporter {
                 let cipher = &dispatch.d.cipher;
-                let old = cipher.open(id, &row.reporter_sealed).map_err(|e| DispatchError::Internal(e.to_string()))?;
+                let old = cipher.open(id, &row.reporter_sealed).map_err(DispatchError::internal)?;
                 if new != old {
                     // Personal data enters the trail only as a digest.
                     changes.before.insert("reporter_digest".into(), json!(cipher.digest(&old)));
@@ -175,14 +173,14 @@ pub(super) async fn update_case(s: &Dispatch, r: Request<pb::UpdateCaseRequest>)
                 return present(&dispatch, tx, &p, id).await;
             }
             let entry = Entry {
-                event_type: "EVENT_TYPE_CASE_UPDATED",
+                event_type: EventKind::CaseUpdated,
                 call_id: None,
                 department_id: String::new(),
                 before: Value::Object(changes.before),
                 after: Value::Object(changes.after),
                 payload: Payload::CaseUpdated(pb::CaseUpdated { updated_paths: changes.paths }),
             };
-            commit(tx, &mut row.case, &convert::actor(&p), now, entry).await?;
+            w.record(tx, &mut row.case, &convert::actor(&p), entry).await?;
             present(&dispatch, tx, &p, id).await
         })
     })
@@ -240,10 +238,11 @@ async fn relink(
     linking: bool,
     key: minhu_store::Idempotency,
 ) -> Result<pb::Case, DispatchError> {
-    let (dispatch, now) = (s.clone(), s.now());
-    let event_type = if linking { "EVENT_TYPE_CASES_LINKED" } else { "EVENT_TYPE_CASES_UNLINKED" };
-    key.run(&s.d.pool.clone(), move |tx| {
+    let dispatch = s.clone();
+    let event_type = if linking { EventKind::CasesLinked } else { EventKind::CasesUnlinked };
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
+            let now = w.now();
             let mut rows = lock_all(tx, &p, others.iter().copied().chain([case_id])).await?;
             let before = cases::related(tx, case_id).await?;
             let mut changed = Vec::new();
@@ -271,11 +270,11 @@ async fn relink(
                 after: json!({"related_case_ids": after}),
                 payload: Payload::CaseLinksChanged(links(&changed)),
             };
-            let main = rows.get_mut(&case_id).ok_or_else(|| DispatchError::Internal("locked case vanished".into()))?;
-            commit(tx, &mut main.case, &actor, now, entry).await?;
+            let main = rows.get_mut(&case_id).ok_or_else(|| DispatchError::internal("locked case vanished"))?;
+            w.record(tx, &mut main.case, &actor, entry).await?;
             // The other side of each link gets its own entry: its trail shows the link too.
             for other in changed {
-                let row = rows.get_mut(&other).ok_or_else(|| DispatchError::Internal("locked case vanished".into()))?;
+                let row = rows.get_mut(&other).ok_or_else(|| DispatchError::internal("locked case vanished"))?;
                 let entry = Entry {
                     event_type,
                     call_id: None,
@@ -284,7 +283,7 @@ async fn relink(
                     after: json!({"related_case_id": case_id, "linked": linking}),
                     payload: Payload::CaseLinksChanged(links(&[case_id])),
                 };
-                commit(tx, &mut row.case, &actor, now, entry).await?;
+                w.record(tx, &mut row.case, &actor, entry).await?;
             }
             present(&dispatch, tx, &p, case_id).await
         })
@@ -296,7 +295,7 @@ pub(super) async fn link_cases(s: &Dispatch, r: Request<pb::LinkCasesRequest>) -
     let (p, req) = caller(r)?;
     let case_id = uuid("case_id", &req.case_id)?;
     let others = others(case_id, &req.related_case_ids, true)?;
-    let key = idempotency("LinkCases", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("LinkCases", &p, &req.request_id, &req)?;
     relink(s, p, case_id, others, true, key).await
 }
 
@@ -304,6 +303,6 @@ pub(super) async fn unlink_cases(s: &Dispatch, r: Request<pb::UnlinkCasesRequest
     let (p, req) = caller(r)?;
     let case_id = uuid("case_id", &req.case_id)?;
     let others = others(case_id, &req.related_case_ids, false)?;
-    let key = idempotency("UnlinkCases", &p, &req.request_id, &req)?;
+    let key = RPCS.idempotency("UnlinkCases", &p, &req.request_id, &req)?;
     relink(s, p, case_id, others, false, key).await
 }

@@ -19,8 +19,9 @@ use sqlx::PgConnection;
 use tonic::{Request, Streaming};
 use uuid::Uuid;
 
-use super::{BoxStream, Dispatch, Entry, caller, commit, convert, idempotency, readable_case, uuid};
+use super::{BoxStream, Dispatch, Entry, RPCS, caller, convert, readable_case, uuid, write};
 use crate::{
+    domain::events::EventKind,
     domain::{
         access,
         files::{self, ContentError, FileSpec, Receiving},
@@ -47,7 +48,7 @@ fn content_error(e: ContentError) -> DispatchError {
         ContentError::DigestMismatch { actual } => {
             let mut violations = FieldViolations::new();
             violations.add("metadata.sha256", format!("does not match the content, whose SHA-256 is {actual}"));
-            DispatchError::Rejected { reason: "DIGEST_MISMATCH", violations }
+            minhu_grpc::ApiError::Rejected { reason: "DIGEST_MISMATCH", violations }.into()
         }
     }
 }
@@ -72,12 +73,12 @@ pub(super) async fn upload_attachment(
     };
     let limits = &s.d.attachments;
     let spec = FileSpec::parse(&meta.file_name, &meta.content_type, meta.size_bytes, &meta.sha256, limits)
-        .map_err(DispatchError::InvalidArgument)?;
+        .map_err(DispatchError::from)?;
     let case_id = if meta.case_id.trim().is_empty() { None } else { Some(uuid("metadata.case_id", &meta.case_id)?) };
     let mut v = FieldViolations::new();
     v.optional_text("metadata.request_id", &meta.request_id, 128);
     v.into_result()?;
-    let key = idempotency("UploadAttachment", &p, &meta.request_id, &meta)?;
+    let key = RPCS.idempotency("UploadAttachment", &p, &meta.request_id, &meta)?;
     // Refused before the content travels; checked again, locked, when writing.
     match case_id {
         Some(id) => {
@@ -115,7 +116,7 @@ pub(super) async fn upload_attachment(
         create_time: now,
         expire_time: case_id.is_none().then(|| now + STAGED_FOR),
     };
-    key.run(&s.d.pool.clone(), move |tx| {
+    s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let Some(case_id) = case_id else {
                 attachments::insert(tx, &attachment, &content).await?;
@@ -125,7 +126,7 @@ pub(super) async fn upload_attachment(
             state::require_open(row.case.state)?;
             attachments::insert(tx, &attachment, &content).await?;
             let entry = Entry {
-                event_type: "EVENT_TYPE_ATTACHMENT_ADDED",
+                event_type: EventKind::AttachmentAdded,
                 call_id: None,
                 department_id: department_of(&p),
                 before: json!({}),
@@ -134,7 +135,7 @@ pub(super) async fn upload_attachment(
                     attachment: Some(convert::file_pb(&attachment.file)),
                 }),
             };
-            commit(tx, &mut row.case, &attachment.uploaded_by, now, entry).await?;
+            w.record(tx, &mut row.case, &attachment.uploaded_by, entry).await?;
             Ok(convert::attachment_pb(&attachment))
         })
     })
@@ -148,7 +149,7 @@ async fn readable_attachment(conn: &mut PgConnection, p: &Principal, id: Uuid) -
     match attachment.case_id {
         Some(case_id) => match readable_case(conn, p, case_id, false).await {
             Ok(_) => {}
-            Err(DispatchError::NotFound { .. }) => return Err(not_found()),
+            Err(e) if e.is_not_found() => return Err(not_found()),
             Err(e) => return Err(e),
         },
         None if access::may_read_staged(p, &attachment.uploader_subject) => {}
@@ -180,14 +181,20 @@ pub(super) async fn download_attachment(
     let attachment = readable_attachment(&mut conn, &p, id).await?;
     let size = attachment.file.size_bytes;
     if req.offset > size {
-        return Err(DispatchError::OutOfRange(format!("offset {} is beyond the file's {size} bytes", req.offset)));
+        return Err(minhu_grpc::ApiError::OutOfRange(format!(
+            "offset {} is beyond the file's {size} bytes",
+            req.offset
+        ))
+        .into());
     }
     // The whole content is re-hashed even when resuming: a partial range cannot be
     // checked against the digest on its own.
     let content = attachments::content(&mut conn, id).await?;
     drop(conn);
     let content = content.filter(|c| files::intact(c, size, &attachment.file.sha256)).ok_or_else(|| {
-        DispatchError::DataLoss(format!("attachment {id}: the stored content no longer matches its size and digest"))
+        minhu_grpc::ApiError::DataLoss(format!(
+            "attachment {id}: the stored content no longer matches its size and digest"
+        ))
     })?;
     let chunk = s.d.attachments.max_chunk_bytes.max(1);
     let start = usize::try_from(req.offset).unwrap_or(usize::MAX).min(content.len());

@@ -4,46 +4,40 @@
 
 mod calls;
 mod cases;
+mod closing;
 mod convert;
 mod corrections;
 mod files;
+mod ratings;
 mod streams;
+mod tasks;
 mod watch;
-mod work;
+mod write;
 
 use std::{pin::Pin, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use minhu_grpc::{PageRequest, Principal};
+use minhu_grpc::{Principal, Rpcs, caller, uuid};
 use minhu_proto::dispatch::v1::{self as pb, dispatch_service_server::DispatchService};
-use minhu_store::Idempotency;
-use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
+pub(crate) use write::Entry;
 
 use crate::{
     AttachmentLimits, DeadlinePolicy, FeedConfig,
     clients::Roster,
     clock::Clock,
     crypto::ReporterCipher,
-    deadlines::Staged,
     domain::{access, access::Audience, model::Case},
     error::DispatchError,
-    escalation,
-    events::encode,
     feed::Head,
-    store::{
-        cases::{self as case_store, CaseRow},
-        journal::{self, Change},
-    },
+    store::cases::{self as case_store, CaseRow},
 };
 
-/// Page size when the caller asks for none.
-const DEFAULT_PAGE: u32 = 50;
-/// Largest page served.
-const MAX_PAGE: u32 = 500;
+/// Dispatch's RPCs: what scopes their idempotency keys and pages.
+static RPCS: Rpcs = Rpcs::new("minhu.dispatch.v1.DispatchService");
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -95,52 +89,10 @@ impl Dispatch {
     fn now(&self) -> DateTime<Utc> {
         self.d.clock.now()
     }
-
-    /// A request's deadline changes, to make in its transaction and index after it commits.
-    fn staged(&self) -> Staged {
-        Staged::new(self.d.scheduler.clone())
-    }
 }
 
 type Reply<T> = Result<Response<T>, Status>;
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
-/// The caller and the request's message.
-fn caller<T: prost::Message>(request: Request<T>) -> Result<(Principal, T), DispatchError> {
-    Ok(minhu_grpc::caller(request)?)
-}
-
-/// The idempotency key of a mutating request.
-fn idempotency(
-    method: &str,
-    principal: &Principal,
-    request_id: &str,
-    request: &impl prost::Message,
-) -> Result<Idempotency, DispatchError> {
-    Ok(Idempotency::for_rpc(
-        format!("minhu.dispatch.v1.DispatchService/{method}"),
-        &principal.subject,
-        request_id,
-        request,
-    )?)
-}
-
-/// One `List` request's paging, with dispatch's default and largest page size.
-fn page<K: serde::Serialize + serde::de::DeserializeOwned>(
-    size: i32,
-    token: &str,
-    query: &[&str],
-) -> Result<PageRequest<K>, DispatchError> {
-    Ok(PageRequest::new(size, token, DEFAULT_PAGE, MAX_PAGE, query)?)
-}
-
-/// A UUID field, or INVALID_ARGUMENT on it.
-fn uuid(field: &str, value: &str) -> Result<Uuid, DispatchError> {
-    if value.trim().is_empty() {
-        return Err(DispatchError::field(field, "must not be empty"));
-    }
-    Uuid::parse_str(value.trim()).map_err(|_| DispatchError::field(field, "is not a valid id"))
-}
 
 /// A case (locked when `lock`) that `p` may read, with its audience; NOT_FOUND otherwise.
 async fn readable_case(
@@ -164,55 +116,6 @@ fn require_street(p: &Principal, case: &Case, what: &str) -> Result<(), Dispatch
     } else {
         Err(DispatchError::denied(format!("only the street `{}` may {what}", case.street_id)))
     }
-}
-
-/// One change to journal.
-struct Entry {
-    event_type: &'static str,
-    call_id: Option<Uuid>,
-    department_id: String,
-    before: Value,
-    after: Value,
-    payload: minhu_proto::dispatch::v1::event::Payload,
-}
-
-/// Applies the automatic transitions, saves the case and journals the change, all in `tx`.
-async fn commit(
-    tx: &mut PgConnection,
-    case: &mut Case,
-    actor: &crate::domain::model::Actor,
-    now: DateTime<Utc>,
-    entry: Entry,
-) -> Result<(), DispatchError> {
-    escalation::settle(tx, case).await?;
-    case.update_time = now;
-    case_store::update(tx, case, None).await?;
-    journal::record(
-        tx,
-        Change {
-            case_id: case.id,
-            street_id: case.street_id.clone(),
-            call_id: entry.call_id,
-            department_id: entry.department_id,
-            event_type: entry.event_type,
-            actor: actor.clone(),
-            occur_time: now,
-            case_state: case.state,
-            before: entry.before,
-            after: entry.after,
-            payload: encode(entry.payload),
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// A request's result, once the deadlines it staged are indexed (they are only when its
-/// transaction committed).
-async fn indexed<T>(staged: Staged, result: Result<T, DispatchError>) -> Result<T, DispatchError> {
-    let value = result?;
-    staged.index().await;
-    Ok(value)
 }
 
 /// Runs a handler body and turns its error into a status.
@@ -277,55 +180,55 @@ impl DispatchService for Dispatch {
         &self,
         r: Request<pb::RecordConsultationRequest>,
     ) -> Reply<pb::RecordConsultationResponse> {
-        reply(work::record_consultation(self, r)).await
+        reply(tasks::record_consultation(self, r)).await
     }
     async fn get_task(&self, r: Request<pb::GetTaskRequest>) -> Reply<pb::Task> {
-        reply(work::get_task(self, r)).await
+        reply(tasks::get_task(self, r)).await
     }
     async fn list_tasks(&self, r: Request<pb::ListTasksRequest>) -> Reply<pb::ListTasksResponse> {
-        reply(work::list_tasks(self, r)).await
+        reply(tasks::list_tasks(self, r)).await
     }
     async fn report_progress(&self, r: Request<pb::ReportProgressRequest>) -> Reply<pb::Task> {
-        reply(work::report_progress(self, r)).await
+        reply(tasks::report_progress(self, r)).await
     }
     async fn submit_feedback(&self, r: Request<pb::SubmitFeedbackRequest>) -> Reply<pb::Feedback> {
-        reply(work::submit_feedback(self, r)).await
+        reply(tasks::submit_feedback(self, r)).await
     }
     async fn review_feedback(&self, r: Request<pb::ReviewFeedbackRequest>) -> Reply<pb::Feedback> {
-        reply(work::review_feedback(self, r)).await
+        reply(tasks::review_feedback(self, r)).await
     }
     async fn submit_case_report(&self, r: Request<pb::SubmitCaseReportRequest>) -> Reply<pb::CaseReport> {
-        reply(work::submit_case_report(self, r)).await
+        reply(closing::submit_case_report(self, r)).await
     }
     async fn get_case_report(&self, r: Request<pb::GetCaseReportRequest>) -> Reply<pb::CaseReport> {
-        reply(work::get_case_report(self, r)).await
+        reply(closing::get_case_report(self, r)).await
     }
     async fn record_callback(&self, r: Request<pb::RecordCallbackRequest>) -> Reply<pb::Callback> {
-        reply(work::record_callback(self, r)).await
+        reply(closing::record_callback(self, r)).await
     }
     async fn rate_department(&self, r: Request<pb::RateDepartmentRequest>) -> Reply<pb::Rating> {
-        reply(work::rate_department(self, r)).await
+        reply(ratings::rate_department(self, r)).await
     }
     async fn list_ratings(&self, r: Request<pb::ListRatingsRequest>) -> Reply<pb::ListRatingsResponse> {
-        reply(work::list_ratings(self, r)).await
+        reply(ratings::list_ratings(self, r)).await
     }
     async fn require_rectification(&self, r: Request<pb::RequireRectificationRequest>) -> Reply<pb::Rectification> {
-        reply(work::require_rectification(self, r)).await
+        reply(ratings::require_rectification(self, r)).await
     }
     async fn get_rectification(&self, r: Request<pb::GetRectificationRequest>) -> Reply<pb::Rectification> {
-        reply(work::get_rectification(self, r)).await
+        reply(ratings::get_rectification(self, r)).await
     }
     async fn list_rectifications(
         &self,
         r: Request<pb::ListRectificationsRequest>,
     ) -> Reply<pb::ListRectificationsResponse> {
-        reply(work::list_rectifications(self, r)).await
+        reply(ratings::list_rectifications(self, r)).await
     }
     async fn rerate_department(&self, r: Request<pb::RerateDepartmentRequest>) -> Reply<pb::Rating> {
-        reply(work::rerate_department(self, r)).await
+        reply(ratings::rerate_department(self, r)).await
     }
     async fn close_case(&self, r: Request<pb::CloseCaseRequest>) -> Reply<pb::Case> {
-        reply(work::close_case(self, r)).await
+        reply(closing::close_case(self, r)).await
     }
     async fn list_trail_entries(&self, r: Request<pb::ListTrailEntriesRequest>) -> Reply<pb::ListTrailEntriesResponse> {
         reply(streams::list_trail_entries(self, r)).await

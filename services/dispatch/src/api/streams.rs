@@ -8,9 +8,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Request;
 
-use super::{BoxStream, Dispatch, caller, convert, readable_case, uuid};
+use super::{BoxStream, Dispatch, RPCS, caller, convert, readable_case, uuid};
 use crate::{
-    domain::{access, model::Actor, trail},
+    domain::{access, model::Actor},
     error::DispatchError,
     events::{code, ts},
     store::journal::{self, EventRow},
@@ -27,7 +27,7 @@ pub(super) async fn list_trail_entries(
     let (p, req) = caller(r)?;
     let id = uuid("case_id", &req.case_id)?;
     let page =
-        super::page::<i64>(req.page_size, &req.page_token, &["trail", &req.case_id, &req.after_sequence.to_string()])?;
+        RPCS.page::<i64>(req.page_size, &req.page_token, &["trail", &req.case_id, &req.after_sequence.to_string()])?;
     let mut conn = s.d.pool.acquire().await?;
     readable_case(&mut conn, &p, id, false).await?;
     let after = page.after.unwrap_or(req.after_sequence.max(0));
@@ -61,7 +61,7 @@ pub(super) async fn verify_trail(
     let mut conn = s.d.pool.acquire().await?;
     readable_case(&mut conn, &p, id, false).await?;
     let entries = journal::trail(&mut conn, id, 0, i64::MAX).await?;
-    let v = trail::verify(id, &entries);
+    let v = minhu_trail::verify(&id.to_string(), &entries);
     Ok(pb::VerifyTrailResponse {
         verified: v.verified,
         entries_checked: v.entries_checked,
@@ -100,10 +100,11 @@ pub(super) async fn stream_events(
     let head = journal::head(&mut conn).await?;
     drop(conn);
     if req.after_sequence < 0 || req.after_sequence > head {
-        return Err(DispatchError::OutOfRange(format!(
+        return Err(minhu_grpc::ApiError::OutOfRange(format!(
             "after_sequence {} is beyond the head {head}",
             req.after_sequence
-        )));
+        ))
+        .into());
     }
     let types: Vec<i32> = req.event_types.clone();
     let (tx, rx) = mpsc::channel(64);

@@ -100,7 +100,7 @@ pub(super) async fn watch_case(
                 }
                 let snap = match case_snapshot(&mut tx, &s, &p, id).await {
                     Ok(snap) => snap,
-                    Err(e @ DispatchError::NotFound { .. }) => return Err(Status::from(e)),
+                    Err(e) if e.is_not_found() => return Err(Status::from(e)),
                     Err(e) => return Err(broken(e)),
                 };
                 Ok((rows, Some(snap)))

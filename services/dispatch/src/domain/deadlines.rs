@@ -60,6 +60,15 @@ impl DeadlinePolicy {
     }
 }
 
+/// How far ahead a call's times (report, sign deadline, check-in close) may lie: a call is
+/// about the days to come, and every deadline computed from them stays representable.
+pub const HORIZON: TimeDelta = TimeDelta::days(366);
+
+/// Whether `t` lies within the [`HORIZON`] of `now`.
+pub fn within_horizon(now: DateTime<Utc>, t: DateTime<Utc>) -> bool {
+    t <= now + HORIZON
+}
+
 /// On time or late.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timeliness {

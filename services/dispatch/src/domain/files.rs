@@ -3,11 +3,20 @@
 //! declaration (size, SHA-256) at the end. Nothing here stores anything: a refused upload
 //! leaves no trace.
 
+use chrono::{DateTime, Utc};
 use minhu_grpc::FieldViolations;
+use minhu_trail::hex;
 use sha2::{Digest as _, Sha256};
 
-use super::trail::hex;
+use super::model::Attachment;
 use crate::AttachmentLimits;
+
+/// Staged-file eligibility: a file uploaded before its case exists may join the case
+/// `subject` records at `now` when it is on no case yet, `subject` uploaded it, and it has
+/// not expired.
+pub fn staged_for(file: &Attachment, subject: &str, now: DateTime<Utc>) -> bool {
+    file.case_id.is_none() && file.uploader_subject == subject && file.expire_time.is_none_or(|t| t >= now)
+}
 
 /// Longest file name accepted, in characters.
 const MAX_FILE_NAME: usize = 255;

@@ -14,6 +14,15 @@ pub fn distance_meters(a: GeoPoint, b: GeoPoint) -> f64 {
     2.0 * EARTH_RADIUS_M * h.sqrt().asin()
 }
 
+/// Checks that `p`, given as `field`, is a WGS-84 point, naming the coordinate that is not
+/// (`{field}.latitude`, `{field}.longitude`).
+pub fn check(v: &mut minhu_grpc::FieldViolations, field: &str, p: GeoPoint) {
+    let lat_ok = p.lat.is_finite() && (-90.0..=90.0).contains(&p.lat);
+    let lng_ok = p.lng.is_finite() && (-180.0..=180.0).contains(&p.lng);
+    v.check(lat_ok, &format!("{field}.latitude"), "must be between -90 and 90 degrees");
+    v.check(lng_ok, &format!("{field}.longitude"), "must be between -180 and 180 degrees");
+}
+
 /// Whether `p` is a valid WGS-84 point.
 pub fn is_valid(p: GeoPoint) -> bool {
     p.lat.is_finite() && p.lng.is_finite() && (-90.0..=90.0).contains(&p.lat) && (-180.0..=180.0).contains(&p.lng)

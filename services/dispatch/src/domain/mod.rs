@@ -4,13 +4,17 @@
 //! of its arguments and is unit tested without a database.
 
 pub mod access;
+pub mod call;
+pub mod case;
 pub mod deadlines;
+pub mod events;
 pub mod files;
 pub mod geo;
 pub mod model;
 pub mod privacy;
+pub mod repeats;
 pub mod state;
-pub mod trail;
+pub mod task;
 
 /// Declares a closed set of codes whose names are the proto enum value names, so the api
 /// maps them one to one and the store keeps readable text.
@@ -40,21 +44,7 @@ macro_rules! named_enum {
 }
 pub(crate) use named_enum;
 
-/// Why a state change is refused: the FAILED_PRECONDITION reason (UPPER_SNAKE_CASE) and
-/// a description for a person.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// The rule, e.g. `CALL_ALREADY_SIGNED`.
-    pub reason: &'static str,
-    /// What it is about, e.g. `calls/<id>`.
-    pub subject: String,
-    /// Why, lowercase.
-    pub description: String,
-}
-
-impl Refusal {
-    /// A refusal of `reason` about `subject`.
-    pub fn new(reason: &'static str, subject: impl Into<String>, description: impl Into<String>) -> Self {
-        Self { reason, subject: subject.into(), description: description.into() }
-    }
-}
+/// Why a state change is refused: the FAILED_PRECONDITION reason (UPPER_SNAKE_CASE), what
+/// it is about, and a description for a person — the shared shell's, so every service's
+/// refusals reach clients the same way.
+pub use minhu_grpc::Refusal;

@@ -8,7 +8,10 @@
 
 use super::{
     Refusal,
-    model::{CallState, CaseState, CheckInStatus, RectificationState, ReviewDecision, TaskState, TriageDecision},
+    model::{
+        Call, CallState, CaseState, CheckInStatus, FeedbackState, RectificationState, ReviewDecision, TaskState,
+        TriageDecision,
+    },
 };
 
 fn case_subject(state: CaseState) -> String {
@@ -371,6 +374,82 @@ pub fn rectification_after_task(task: TaskState) -> RectificationState {
         TaskState::FeedbackSubmitted => RectificationState::FeedbackSubmitted,
         TaskState::Accepted => RectificationState::Accepted,
     }
+}
+
+/// StartCall: a department is called once per case while its call is live (neither
+/// withdrawn nor completed).
+pub fn may_call(existing: &[Call], department_id: &str) -> Result<(), Refusal> {
+    let live = existing.iter().any(|e| {
+        e.department_id == department_id && e.state != CallState::Withdrawn && e.state != CallState::Completed
+    });
+    if live {
+        return Err(Refusal::new(
+            "DEPARTMENT_ALREADY_CALLED",
+            format!("departments/{department_id}"),
+            "the department already has a call in the case",
+        ));
+    }
+    Ok(())
+}
+
+/// StartCall: only an active department is called.
+pub fn callable_department(department_id: &str, active: bool) -> Result<(), Refusal> {
+    if !active {
+        return Err(Refusal::new(
+            "DEPARTMENT_INACTIVE",
+            format!("departments/{department_id}"),
+            "the department is inactive",
+        ));
+    }
+    Ok(())
+}
+
+/// DesignateResponders: every person eligible (`ineligible`: person id and the roster's
+/// reasons, one refusal each) and at least `required` of them.
+pub fn designation_verdict(
+    call: &str,
+    ineligible: Vec<(String, String)>,
+    eligible: i32,
+    required: i32,
+) -> Result<(), Vec<Refusal>> {
+    if !ineligible.is_empty() {
+        return Err(ineligible
+            .into_iter()
+            .map(|(person, reasons)| Refusal::new("DESIGNATION_INELIGIBLE", format!("people/{person}"), reasons))
+            .collect());
+    }
+    if eligible < required {
+        return Err(vec![Refusal::new(
+            "REQUIREMENT_NOT_MET",
+            format!("calls/{call}"),
+            format!("{eligible} eligible people, {required} required"),
+        )]);
+    }
+    Ok(())
+}
+
+/// RateDepartment (谁呼谁评): only a department the case called is rated.
+pub fn rated_was_called(department_id: &str, calls: usize) -> Result<(), Refusal> {
+    if calls == 0 {
+        return Err(Refusal::new(
+            "DEPARTMENT_NOT_CALLED",
+            format!("departments/{department_id}"),
+            "the department has no call in the case",
+        ));
+    }
+    Ok(())
+}
+
+/// ReviewFeedback: a feedback is reviewed once.
+pub fn may_review(feedback: &str, state: FeedbackState) -> Result<(), Refusal> {
+    if state != FeedbackState::Submitted {
+        return Err(Refusal::new(
+            "FEEDBACK_ALREADY_REVIEWED",
+            format!("feedback/{feedback}"),
+            "the feedback was already reviewed",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use sqlx::{PgConnection, QueryBuilder, types::Json};
 use uuid::Uuid;
 
 use super::Scope;
-use crate::domain::model::{Call, Designation};
+use crate::domain::model::{Call, CallState, Designation};
 
 /// Inserts a new call (designations, if any, apart).
 pub async fn insert(tx: &mut PgConnection, call: &Call) -> Result<(), sqlx::Error> {
@@ -85,17 +85,39 @@ pub async fn case_of(conn: &mut PgConnection, id: Uuid) -> Result<Option<Uuid>, 
     Ok(row.map(|r| r.0))
 }
 
-/// A case's calls, in call order.
+/// A case's calls, in call order, with their designations (two statements however many
+/// calls there are).
 pub async fn of_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Vec<Call>, sqlx::Error> {
     let rows: Vec<(Json<Call>,)> = sqlx::query_as("SELECT doc FROM calls WHERE case_id = $1 ORDER BY created_at, id")
         .bind(case_id)
         .fetch_all(&mut *conn)
         .await?;
-    let mut calls = Vec::with_capacity(rows.len());
-    for (doc,) in rows {
-        calls.push(with_designations(conn, doc.0).await?);
+    let mut calls: Vec<Call> = rows.into_iter().map(|r| r.0.0).collect();
+    if calls.is_empty() {
+        return Ok(calls);
+    }
+    let ids: Vec<Uuid> = calls.iter().map(|c| c.id).collect();
+    let designations: Vec<(Uuid, Json<Designation>)> =
+        sqlx::query_as("SELECT call_id, doc FROM designations WHERE call_id = ANY($1) ORDER BY call_id, position")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    for (call_id, doc) in designations {
+        if let Some(call) = calls.iter_mut().find(|c| c.id == call_id) {
+            call.designations.push(doc.0);
+        }
     }
     Ok(calls)
+}
+
+/// What settling a case needs of its calls: each one's state and whether its check-in
+/// window has closed.
+pub async fn states_of_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Vec<(CallState, bool)>, sqlx::Error> {
+    let rows: Vec<(String, bool)> = sqlx::query_as("SELECT state, check_in_closed FROM calls WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(state, closed)| CallState::parse(&state).map(|s| (s, closed))).collect())
 }
 
 /// ListCalls filters.

@@ -4,11 +4,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder, types::Json};
 use uuid::Uuid;
 
+use minhu_trail::GENESIS;
+
 use super::Scope;
 use crate::domain::{
     access::Audience,
     model::{Case, CaseState, GeoPoint},
-    trail::GENESIS,
 };
 
 /// A case as stored, with its sealed reporter.
@@ -89,6 +90,42 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option
     };
     let row: Option<(Json<Case>, Vec<u8>, i64)> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
     Ok(row.map(|(doc, reporter_sealed, trail_length)| CaseRow { case: doc.0, reporter_sealed, trail_length }))
+}
+
+/// A record that belongs to a case and is locked after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    /// A call.
+    Call,
+    /// A task.
+    Task,
+    /// A rectification.
+    Rectification,
+}
+
+/// Locks the case `child` `id` belongs to, then that row — the order (case, its children,
+/// deadline rows) every write takes them in. The case's id, or `None` when there is no
+/// such record.
+pub async fn lock_with_child(conn: &mut PgConnection, child: Child, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    let (case_sql, child_sql) = match child {
+        Child::Call => (
+            "SELECT id FROM cases WHERE id = (SELECT case_id FROM calls WHERE id = $1) FOR UPDATE",
+            "SELECT 1 FROM calls WHERE id = $1 FOR UPDATE",
+        ),
+        Child::Task => (
+            "SELECT id FROM cases WHERE id = (SELECT case_id FROM tasks WHERE id = $1) FOR UPDATE",
+            "SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE",
+        ),
+        Child::Rectification => (
+            "SELECT id FROM cases WHERE id = (SELECT case_id FROM rectifications WHERE id = $1) FOR UPDATE",
+            "SELECT 1 FROM rectifications WHERE id = $1 FOR UPDATE",
+        ),
+    };
+    let case: Option<(Uuid,)> = sqlx::query_as(case_sql).bind(id).fetch_optional(&mut *conn).await?;
+    if case.is_some() {
+        sqlx::query(child_sql).bind(id).execute(&mut *conn).await?;
+    }
+    Ok(case.map(|c| c.0))
 }
 
 /// The cases linked to `id` as repeats.

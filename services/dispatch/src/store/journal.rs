@@ -1,19 +1,22 @@
 //! The journal: every change of a case appends, in the change's own transaction, one
 //! hash-chained trail entry (留痕) and one event to the outbox, and notifies live streams.
-//! The case row must already be locked (`FOR UPDATE`) by the caller, which makes the
-//! per-case trail sequence safe; the global event sequence comes from `event_counter`.
+//! A request's changes are written together by [`record_all`] at the end of its
+//! transaction. The case rows must already be locked (`FOR UPDATE`) by the caller, which
+//! makes the per-case trail sequence safe; the global event sequence comes from
+//! `event_counter`, whose row lock is the one every write in the service queues on: taken
+//! once per request, last, and held only for the few statements before the commit.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use minhu_trail::{EntryContent, StoredEntry, canonical_json};
 use serde_json::Value;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::{
-    model::{Actor, CaseState},
-    trail::{self, EntryContent, StoredEntry, canonical_json},
-};
+use crate::domain::model::{Actor, CaseState};
 
-/// The channel live streams LISTEN on; the payload is the event's sequence.
+/// The channel live streams LISTEN on; the payload is the feed's new head.
 pub const CHANNEL: &str = "minhu_dispatch_events";
 
 /// One change to record.
@@ -56,74 +59,106 @@ pub struct Recorded {
 
 /// Appends the trail entry and the event of `change`.
 pub async fn record(tx: &mut PgConnection, change: Change) -> Result<Recorded, sqlx::Error> {
-    let (length, head): (i64, String) = sqlx::query_as("SELECT trail_length, trail_head FROM cases WHERE id = $1")
-        .bind(change.case_id)
+    let mut recorded = record_all(tx, vec![change]).await?;
+    Ok(recorded.remove(0))
+}
+
+/// Appends the trail entries and events of `changes`, in their order: the heads of their
+/// cases, then the event counter (once, for all of them: the last lock the request takes),
+/// then the rows, the new heads and one notification.
+pub async fn record_all(tx: &mut PgConnection, changes: Vec<Change>) -> Result<Vec<Recorded>, sqlx::Error> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut heads: HashMap<Uuid, (i64, String)> = HashMap::new();
+    for change in &changes {
+        if let std::collections::hash_map::Entry::Vacant(slot) = heads.entry(change.case_id) {
+            let head: (i64, String) = sqlx::query_as("SELECT trail_length, trail_head FROM cases WHERE id = $1")
+                .bind(change.case_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            slot.insert(head);
+        }
+    }
+    // Taken last and held to commit: sequences become visible in order, without gaps.
+    let count = i64::try_from(changes.len()).unwrap_or(i64::MAX);
+    let (last,): (i64,) = sqlx::query_as("UPDATE event_counter SET last = last + $1 WHERE singleton RETURNING last")
+        .bind(count)
         .fetch_one(&mut *tx)
         .await?;
-    // Taken last and held to commit: sequences become visible in order, without gaps.
-    let (event_sequence,): (i64,) =
-        sqlx::query_as("UPDATE event_counter SET last = last + 1 WHERE singleton RETURNING last")
-            .fetch_one(&mut *tx)
-            .await?;
-    let trail_sequence = length + 1;
-    let actor_json = canonical_json(&change.actor);
-    let before_json = canonical_json(&change.before);
-    let after_json = canonical_json(&change.after);
-    let hash = trail::hash(&EntryContent {
-        prev_hash: &head,
-        case_id: change.case_id,
-        sequence: trail_sequence,
-        event_type: change.event_type,
-        event_sequence,
-        actor_json: &actor_json,
-        occur_time: change.occur_time,
-        before_json: &before_json,
-        after_json: &after_json,
-    });
-    sqlx::query(
+    let mut rows = Vec::with_capacity(changes.len());
+    for (i, change) in changes.into_iter().enumerate() {
+        let event_sequence = last - count + 1 + i as i64;
+        let head = heads.get_mut(&change.case_id).expect("every case's head was read");
+        let trail_sequence = head.0 + 1;
+        let actor_json = canonical_json(&change.actor);
+        let before_json = canonical_json(&change.before);
+        let after_json = canonical_json(&change.after);
+        let hash = minhu_trail::hash(&EntryContent {
+            prev_hash: &head.1,
+            subject_id: &change.case_id.to_string(),
+            sequence: trail_sequence,
+            event_type: change.event_type,
+            event_sequence,
+            actor_json: &actor_json,
+            occur_time: change.occur_time,
+            before_json: &before_json,
+            after_json: &after_json,
+        });
+        let prev_hash = std::mem::replace(&mut head.1, hash.clone());
+        head.0 = trail_sequence;
+        rows.push((change, event_sequence, trail_sequence, actor_json, before_json, after_json, prev_hash, hash));
+    }
+    let mut trail = QueryBuilder::new(
         "INSERT INTO trail_entries (case_id, sequence, event_type, event_sequence, actor_json, occur_time, \
-         before_json, after_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(change.case_id)
-    .bind(trail_sequence)
-    .bind(change.event_type)
-    .bind(event_sequence)
-    .bind(&actor_json)
-    .bind(change.occur_time)
-    .bind(&before_json)
-    .bind(&after_json)
-    .bind(&head)
-    .bind(&hash)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
+         before_json, after_json, prev_hash, hash) ",
+    );
+    trail.push_values(&rows, |mut b, (c, event_sequence, trail_sequence, actor, before, after, prev, hash)| {
+        b.push_bind(c.case_id)
+            .push_bind(*trail_sequence)
+            .push_bind(c.event_type)
+            .push_bind(*event_sequence)
+            .push_bind(actor)
+            .push_bind(c.occur_time)
+            .push_bind(before)
+            .push_bind(after)
+            .push_bind(prev)
+            .push_bind(hash);
+    });
+    trail.build().execute(&mut *tx).await?;
+    let mut events = QueryBuilder::new(
         "INSERT INTO events (sequence, event_type, case_id, street_id, call_id, department_id, occur_time, \
-         actor_json, case_state, trail_sequence, trail_hash, payload) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(event_sequence)
-    .bind(change.event_type)
-    .bind(change.case_id)
-    .bind(&change.street_id)
-    .bind(change.call_id.map(|c| c.to_string()).unwrap_or_default())
-    .bind(&change.department_id)
-    .bind(change.occur_time)
-    .bind(&actor_json)
-    .bind(change.case_state.as_str())
-    .bind(trail_sequence)
-    .bind(&hash)
-    .bind(&change.payload)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE cases SET trail_length = $2, trail_head = $3 WHERE id = $1")
-        .bind(change.case_id)
-        .bind(trail_sequence)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
+         actor_json, case_state, trail_sequence, trail_hash, payload) ",
+    );
+    events.push_values(&rows, |mut b, (c, event_sequence, trail_sequence, actor, _, _, _, hash)| {
+        b.push_bind(*event_sequence)
+            .push_bind(c.event_type)
+            .push_bind(c.case_id)
+            .push_bind(&c.street_id)
+            .push_bind(c.call_id.map(|c| c.to_string()).unwrap_or_default())
+            .push_bind(&c.department_id)
+            .push_bind(c.occur_time)
+            .push_bind(actor)
+            .push_bind(c.case_state.as_str())
+            .push_bind(*trail_sequence)
+            .push_bind(hash)
+            .push_bind(&c.payload);
+    });
+    events.build().execute(&mut *tx).await?;
+    for (case_id, (length, head)) in &heads {
+        sqlx::query("UPDATE cases SET trail_length = $2, trail_head = $3 WHERE id = $1")
+            .bind(case_id)
+            .bind(length)
+            .bind(head)
+            .execute(&mut *tx)
+            .await?;
+    }
     // Delivered at commit, and only if it commits.
-    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(event_sequence.to_string()).execute(&mut *tx).await?;
-    Ok(Recorded { event_sequence, trail_sequence, hash })
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(last.to_string()).execute(&mut *tx).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(_, event_sequence, trail_sequence, _, _, _, _, hash)| Recorded { event_sequence, trail_sequence, hash })
+        .collect())
 }
 
 /// A trail row: sequence, event type, event sequence, actor, time, before, after, prev_hash, hash.

@@ -104,6 +104,13 @@ pub async fn of_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Vec<Task>
     Ok(tasks)
 }
 
+/// A case's tasks without their progress and feedback: what settling the case needs.
+pub async fn bare_of_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Vec<Task>, sqlx::Error> {
+    let rows: Vec<(Json<Task>,)> =
+        sqlx::query_as("SELECT doc FROM tasks WHERE case_id = $1").bind(case_id).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|r| r.0.0).collect())
+}
+
 /// ListTasks filters.
 #[derive(Debug, Clone, Default)]
 pub struct TaskQuery {

@@ -15,7 +15,7 @@ use crate::helpers::*;
 const MIB: usize = 1024 * 1024;
 
 fn sha256(bytes: &[u8]) -> String {
-    minhu_dispatch::domain::trail::hex(&Sha256::digest(bytes))
+    minhu_trail::hex(&Sha256::digest(bytes))
 }
 
 /// Deterministic, incompressible-looking content.

@@ -391,3 +391,84 @@ async fn the_engine_runs_beside_the_server_and_fires_by_itself() {
     .await;
     assert!(overdue.is_ok(), "the background engine did not fire the sign deadline");
 }
+
+/// Waits until `n` sessions of the test database wait for a row lock.
+async fn lock_waiters(app: &TestApp, n: i64) {
+    let waiting = async {
+        loop {
+            let (count,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+            if count >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, waiting).await.unwrap_or_else(|_| panic!("fewer than {n} waited for a lock"));
+}
+
+#[tokio::test]
+async fn signing_at_the_instant_the_sign_deadline_fires_never_returns_an_error() {
+    // The firing and the SignCall lock the same two rows, the case and the deadline row. A
+    // third transaction holds the case while both queue behind it, in either order; once it
+    // lets go they must take the rows one after the other (one order everywhere), never
+    // each hold one and wait for the other.
+    let app = TestApp::spawn().await;
+    for round in 0..8 {
+        let (case, calls) = app.called_case(&["gongan"]).await;
+        let call = &calls[0];
+        // The first instant the engine fires the deadline (due just after the sign deadline,
+        // indexed by the whole millisecond).
+        let due = time(call.sign_deadline.unwrap()) + TimeDelta::microseconds(1);
+        app.clock.set(DateTime::from_timestamp_millis(due.timestamp_millis() + 1).unwrap());
+        let mut holder = app.pool.begin().await.unwrap();
+        sqlx::query("SELECT 1 FROM cases WHERE id = $1::uuid FOR UPDATE")
+            .bind(&case.id)
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let sign = {
+            let mut client = app.department("gongan");
+            let request = pb::SignCallRequest { call_id: call.id.clone(), request_id: request_id() };
+            async move { client.sign_call(request).await }
+        };
+        let fire = {
+            let engine = app.engine.clone();
+            async move { engine.fire_due().await }
+        };
+        let (signed, fired) = if round % 2 == 0 {
+            let signing = tokio::spawn(sign);
+            lock_waiters(&app, 1).await;
+            let firing = tokio::spawn(fire);
+            lock_waiters(&app, 2).await;
+            holder.commit().await.unwrap();
+            (signing.await.unwrap(), firing.await.unwrap())
+        } else {
+            let firing = tokio::spawn(fire);
+            lock_waiters(&app, 1).await;
+            let signing = tokio::spawn(sign);
+            lock_waiters(&app, 2).await;
+            holder.commit().await.unwrap();
+            (signing.await.unwrap(), firing.await.unwrap())
+        };
+        let signed = signed.unwrap_or_else(|e| panic!("round {round}: signing failed: {e:?}")).into_inner();
+        fired.unwrap();
+        assert_eq!(signed.state, pb::CallState::Signed as i32, "round {round}");
+        // Whichever went first, the deadline is spent and nothing is left to fire.
+        assert_ne!(deadline_state(&app, "dispatch.sign", &call.id).await, "pending", "round {round}");
+        // Nor did the firing fail (a deadlock victim is rolled back and retried later).
+        let (error,): (Option<String>,) =
+            sqlx::query_as("SELECT last_error FROM minhu_deadlines WHERE kind = 'dispatch.sign' AND subject = $1")
+                .bind(&call.id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(error, None, "round {round}: the firing failed");
+        assert_eq!(app.fire_due().await, 0, "round {round}");
+        assert_eq!(get_call(&app, call).await.state, pb::CallState::Signed as i32, "round {round}");
+    }
+}

@@ -32,6 +32,104 @@ pub struct TestApp {
     _roster_db: TestDatabase,
     _db: TestDatabase,
     _shutdown: Vec<tokio::sync::oneshot::Sender<()>>,
+    roster: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A roster in front of the roster: it passes every call through, except that once
+/// [`hold`](Self::hold) is called, the FindStation calls after the first `pass` wait until
+/// [`release`](Self::release) — a roster that has become slow.
+#[derive(Clone, Default)]
+pub struct RosterGate {
+    pass: Arc<std::sync::atomic::AtomicUsize>,
+    holding: Arc<std::sync::atomic::AtomicBool>,
+    held: Arc<std::sync::atomic::AtomicUsize>,
+    released: Arc<tokio::sync::Notify>,
+}
+
+impl RosterGate {
+    /// Holds FindStation calls from now on, after letting `pass` more through.
+    pub fn hold(&self, pass: usize) {
+        self.pass.store(pass, std::sync::atomic::Ordering::SeqCst);
+        self.holding.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets the held calls (and all later ones) through.
+    pub fn release(&self) {
+        self.holding.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
+
+    /// Waits until a call is held.
+    pub async fn until_held(&self) {
+        let held = async {
+            while self.held.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        };
+        tokio::time::timeout(WAIT, held).await.expect("no roster call was held");
+    }
+
+    /// Serves the gate in front of the roster at `roster`; its address.
+    async fn serve(self, roster: std::net::SocketAddr) -> std::net::SocketAddr {
+        let channel = Channel::from_shared(format!("http://{roster}")).unwrap().connect_lazy();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let routes = tonic::service::Routes::new(GatedRoster { gate: self, channel });
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        addr
+    }
+
+    async fn wait(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.holding.load(SeqCst) || self.pass.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return;
+        }
+        let released = self.released.notified();
+        self.held.fetch_add(1, SeqCst);
+        if self.holding.load(SeqCst) {
+            released.await;
+        }
+    }
+}
+
+#[derive(Clone)]
+struct GatedRoster {
+    gate: RosterGate,
+    channel: Channel,
+}
+
+impl tonic::server::NamedService for GatedRoster {
+    const NAME: &'static str = "minhu.roster.v1.RosterService";
+}
+
+impl tonic::codegen::Service<tonic::codegen::http::Request<tonic::body::Body>> for GatedRoster {
+    type Response = tonic::codegen::http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: tonic::codegen::http::Request<tonic::body::Body>) -> Self::Future {
+        let (gate, mut channel) = (self.gate.clone(), self.channel.clone());
+        Box::pin(async move {
+            if request.uri().path().ends_with("/FindStation") {
+                gate.wait().await;
+            }
+            if let Err(e) = std::future::poll_fn(|cx| channel.poll_ready(cx)).await {
+                return Ok(tonic::Status::unavailable(e.to_string()).into_http());
+            }
+            Ok(match channel.call(request).await {
+                Ok(response) => response,
+                Err(e) => tonic::Status::unavailable(e.to_string()).into_http(),
+            })
+        })
+    }
 }
 
 impl TestApp {
@@ -39,8 +137,17 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// A dispatch whose roster answers go through `gate`.
+    pub async fn spawn_gated(gate: RosterGate) -> Self {
+        Self::spawn_inner(|_| {}, Some(gate)).await
+    }
+
     /// A dispatch whose config `configure` adjusted last.
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_inner(configure, None).await
+    }
+
+    async fn spawn_inner(configure: impl FnOnce(&mut Config), gate: Option<RosterGate>) -> Self {
         let roster_db = TestDatabase::create("roster").await;
         let roster = minhu_roster::Application::build(minhu_roster::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -51,11 +158,14 @@ impl TestApp {
         .await
         .expect("building the roster");
         minhu_roster::seed::load(roster.pool()).await.expect("loading the seed");
-        let roster_addr = roster.local_addr();
+        let mut roster_addr = roster.local_addr();
         let (roster_tx, roster_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(roster.run_until(async {
             let _ = roster_rx.await;
         }));
+        if let Some(gate) = gate {
+            roster_addr = gate.serve(roster_addr).await;
+        }
 
         let db = TestDatabase::create("dispatch").await;
         let redis = TestRedis::create().await;
@@ -98,8 +208,14 @@ impl TestApp {
             channel,
             _roster_db: roster_db,
             _db: db,
-            _shutdown: vec![tx, roster_tx],
+            _shutdown: vec![tx],
+            roster: Some(roster_tx),
         }
+    }
+
+    /// Stops the roster (a roster outage); dispatch's calls to it fail from now on.
+    pub fn stop_roster(&mut self) {
+        self.roster.take();
     }
 
     /// One pass of the deadline engine at the clock's time; how many deadlines took effect.
