@@ -70,6 +70,20 @@ impl ReporterCipher {
         serde_json::from_slice(&plain).map_err(|_| OpenError)
     }
 
+    fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let sealed = self.aead().encrypt(&nonce, Payload { msg: plain, aad }).unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        out
+    }
+
+    fn open_bytes(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, body) = sealed.split_at_checked(12)?;
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        self.aead().decrypt(&Nonce::from(nonce), Payload { msg: body, aad }).ok()
+    }
+
     /// A keyed digest of the reporter for the trail: equal records give equal digests, and
     /// without the key a phone number cannot be guessed from it.
     pub fn digest(&self, reporter: &Reporter) -> String {
@@ -100,5 +114,17 @@ mod tests {
         assert!(ReporterCipher::new([7; 32]).open(case, &sealed).is_err());
         assert!(cipher.open(case, &sealed[..5]).is_err());
         assert_eq!(cipher.digest(&reporter()), cipher.digest(&reporter()));
+    }
+}
+
+/// request_id first results (the street's unmasked view of a case) are sealed with the same
+/// key, bound to their record.
+impl minhu_store::Seal for ReporterCipher {
+    fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
+        self.seal_bytes(context, plain)
+    }
+
+    fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        self.open_bytes(context, sealed)
     }
 }

@@ -252,7 +252,10 @@ impl Dispatch {
     {
         let write = Write::new(self.now(), Staged::new(self.d.scheduler.clone()));
         let in_tx = write.clone();
-        let result = minhu_store::write(&self.d.pool, key, lookups, move |tx, looked_up| {
+        // First results carry the street's unmasked view of the reporter: sealed at rest
+        // with the reporter key, like the reporter column itself.
+        let key = key.clone().sealed(std::sync::Arc::new(self.d.cipher.clone()));
+        let result = minhu_store::write(&self.d.pool, &key, lookups, move |tx, looked_up| {
             Box::pin(async move {
                 let result = body(&mut *tx, in_tx.clone(), looked_up).await?;
                 in_tx.flush(tx).await?;

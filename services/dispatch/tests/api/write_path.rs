@@ -37,6 +37,27 @@ async fn a_create_case_retried_during_a_roster_outage_returns_the_first_result()
 }
 
 #[tokio::test]
+async fn a_stored_first_result_holds_no_reporter_data_in_the_clear_and_replays_unmasked() {
+    let app = TestApp::spawn().await;
+    let request = intake(&request_id());
+    let first = app.street().create_case(request.clone()).await.unwrap().into_inner();
+    assert_eq!(first.reporter.as_ref().map(|r| r.phone.as_str()), Some("13812341234"), "the street sees the phone");
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT response FROM minhu_idempotency_records")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert!(!stored.is_empty());
+    for bytes in &stored {
+        let text = String::from_utf8_lossy(bytes);
+        for secret in ["13812341234", "420106199001011234", "张三"] {
+            assert!(!text.contains(secret), "`{secret}` is readable in a stored first result");
+        }
+    }
+    let retry = app.street().create_case(request).await.unwrap().into_inner();
+    assert_eq!(retry, first);
+}
+
+#[tokio::test]
 async fn a_start_call_retried_during_a_roster_outage_returns_the_first_result() {
     let mut app = TestApp::spawn().await;
     let case = app.triaged_case().await;
