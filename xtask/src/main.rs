@@ -178,8 +178,12 @@ fn buf_breaking() -> Result<bool> {
     };
     let mut baselines = Vec::new();
     match git(&["log", "--diff-filter=A", "--format=%H", "--", "proto/minhu/dispatch/v1/dispatch.proto"]) {
-        Some(added) => baselines.push(("the contracts as first published", added.lines().last().unwrap_or("").to_owned())),
-        None => eprintln!("xtask: buf breaking: no history of the contracts here (shallow clone?); skipping that baseline"),
+        Some(added) => {
+            baselines.push(("the contracts as first published", added.lines().last().unwrap_or("").to_owned()))
+        }
+        None => {
+            eprintln!("xtask: buf breaking: no history of the contracts here (shallow clone?); skipping that baseline")
+        }
     }
     if let (Some(head), Some(main)) = (git(&["rev-parse", "HEAD"]), git(&["rev-parse", "--verify", "-q", "main"]))
         && head != main
@@ -211,7 +215,13 @@ fn up(args: Vec<OsString>) -> Result<ExitCode> {
     if std::env::var_os("MINHU_AUTH_DEV").is_none() && std::env::var_os("MINHU_JWT_ISSUER").is_none() {
         suite.env("MINHU_AUTH_DEV", "true");
         // Development tokens are public: serve them on this machine only, unless told.
-        for (service, port) in [("ROSTER", 50051), ("DISPATCH", 50052), ("APPRAISAL", 50053), ("PERSONNEL", 50054), ("CONSULTATION", 50055)] {
+        for (service, port) in [
+            ("ROSTER", 50051),
+            ("DISPATCH", 50052),
+            ("APPRAISAL", 50053),
+            ("PERSONNEL", 50054),
+            ("CONSULTATION", 50055),
+        ] {
             let var = format!("MINHU_{service}_LISTEN_ADDR");
             if std::env::var_os(&var).is_none() {
                 suite.env(var, format!("127.0.0.1:{port}"));

@@ -349,8 +349,9 @@ impl Authenticator {
                     VerificationKey::Es256Pem(pem) => (DecodingKey::from_ec_pem(pem.as_bytes())?, Algorithm::ES256),
                     VerificationKey::EdDsaPem(pem) => (DecodingKey::from_ed_pem(pem.as_bytes())?, Algorithm::EdDSA),
                     VerificationKey::Jwk(json) => {
-                        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(json)
-                            .map_err(|e| jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::Json(e.into())))?;
+                        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(json).map_err(|e| {
+                            jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::Json(e.into()))
+                        })?;
                         // The algorithm comes from the key, never from a token.
                         let algorithm = jwk
                             .common

@@ -372,7 +372,9 @@ impl From<minhu_store::StoreError> for ApiError {
     fn from(error: minhu_store::StoreError) -> Self {
         use minhu_store::StoreError;
         match error {
-            StoreError::RequestIdReused(_) => FieldViolations::single("request_id", "was already used for a different request"),
+            StoreError::RequestIdReused(_) => {
+                FieldViolations::single("request_id", "was already used for a different request")
+            }
             StoreError::RequestIdTooLong(n) => {
                 FieldViolations::single("request_id", format!("must be at most 128 characters, got {n}"))
             }

@@ -54,7 +54,8 @@ pub fn optional_uuid(field: &str, value: &str) -> Result<Option<Uuid>, ApiError>
     if value.is_empty() {
         return Ok(None);
     }
-    Uuid::parse_str(value).map(Some).map_err(|_| FieldViolations::single(field, "is not a valid id"))
+    // The parser's reason (length, character, group) is the caller's to read.
+    Uuid::parse_str(value).map(Some).map_err(|e| FieldViolations::single(field, format!("is not a valid id: {e}")))
 }
 
 /// `row`, or NOT_FOUND of `resource` `id`. Only for an `Option` the store returned: a

@@ -39,11 +39,11 @@ pub use auth::{
 pub use config::{ConfigError, Secret};
 pub use error::{ApiError, FieldViolations, Refusal};
 pub use handler::{Rpcs, caller, found, optional_uuid, stream_caller, uuid};
+pub use mask::UpdatePaths;
+pub use page::{PageRequest, PageToken, page_size};
 pub use run::{App, run_main};
+pub use server::{GrpcServer, ServerConfig, shutdown_signal};
 /// The one cancellation signal of a process: every background task (deadline engine, feed
 /// consumer, purges) takes a child of the token `run_until` cancels after the drain.
 pub use tokio_util::sync::CancellationToken;
-pub use mask::UpdatePaths;
-pub use page::{PageRequest, PageToken, page_size};
-pub use server::{GrpcServer, ServerConfig, shutdown_signal};
 pub use web::AllowedOrigins;

@@ -21,8 +21,10 @@ pub trait App: Sized + Send {
     /// Connects, migrates and binds.
     fn build(config: Self::Config) -> impl Future<Output = Result<Self, Self::StartError>> + Send;
     /// Serves until `shutdown`, then drains and stops its background work.
-    fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static)
-    -> impl Future<Output = Result<(), ServeError>> + Send;
+    fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = Result<(), ServeError>> + Send;
 }
 
 /// Implements [`App`] for a service's `Application` from its inherent `Config::from_env`,

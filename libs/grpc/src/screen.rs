@@ -152,7 +152,8 @@ fn timestamp(message: &DynamicMessage, path: &str, v: &mut FieldViolations) {
 fn duration(message: &DynamicMessage, path: &str, v: &mut FieldViolations) {
     let (seconds, nanos) = (number(message, "seconds"), number(message, "nanos"));
     let sign_agrees = seconds == 0 || nanos == 0 || (seconds > 0) == (nanos > 0);
-    if seconds.unsigned_abs() > DURATION_SECONDS.unsigned_abs() || nanos.unsigned_abs() >= 1_000_000_000 || !sign_agrees {
+    if seconds.unsigned_abs() > DURATION_SECONDS.unsigned_abs() || nanos.unsigned_abs() >= 1_000_000_000 || !sign_agrees
+    {
         v.add(path, "must be a duration within ±10,000 years");
     }
 }

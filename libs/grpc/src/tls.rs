@@ -16,10 +16,7 @@ use std::path::Path;
 
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
 
-use crate::{
-    ConfigError, Secret,
-    config::optional,
-};
+use crate::{ConfigError, Secret, config::optional};
 
 /// A certificate chain and its private key, PEM.
 #[derive(Clone, Debug)]
@@ -67,7 +64,8 @@ impl ServerTls {
             }
             return Ok(None);
         };
-        let client_ca_pem = optional("MINHU_TLS_CLIENT_CA_FILE").map(|p| read("MINHU_TLS_CLIENT_CA_FILE", &p)).transpose()?;
+        let client_ca_pem =
+            optional("MINHU_TLS_CLIENT_CA_FILE").map(|p| read("MINHU_TLS_CLIENT_CA_FILE", &p)).transpose()?;
         Ok(Some(Self { identity, client_ca_pem }))
     }
 }
@@ -131,7 +129,8 @@ fn key_pair_from_env() -> Result<Option<KeyPair>, ConfigError> {
 }
 
 fn read(variable: &str, path: &str) -> Result<Vec<u8>, ConfigError> {
-    let bytes = std::fs::read(Path::new(path)).map_err(|e| ConfigError::new(variable, format!("reading `{path}`: {e}")))?;
+    let bytes =
+        std::fs::read(Path::new(path)).map_err(|e| ConfigError::new(variable, format!("reading `{path}`: {e}")))?;
     if !String::from_utf8_lossy(&bytes).contains("-----BEGIN ") {
         return Err(ConfigError::new(variable, format!("`{path}` is not PEM")));
     }

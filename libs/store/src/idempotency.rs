@@ -90,7 +90,9 @@ impl Idempotency {
             None => decode(stored),
             Some(seal) => {
                 let plain = seal.open(&self.context(), stored).ok_or_else(|| {
-                    StoreError::Database(sqlx::Error::Protocol("a stored first result does not open with this key".into()))
+                    StoreError::Database(sqlx::Error::Protocol(
+                        "a stored first result does not open with this key".into(),
+                    ))
                 })?;
                 decode(&plain)
             }

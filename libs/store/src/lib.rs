@@ -17,8 +17,8 @@ use sqlx::{
 };
 
 pub use idempotency::{Fingerprint, Idempotency, Replay, Seal, TxFuture};
-pub use write::write;
 pub use sqlx;
+pub use write::write;
 
 /// Where a service's database is and how many connections it may hold.
 #[derive(Clone)]

@@ -76,16 +76,16 @@ impl EchoService for Echo {
         let key = RPCS.idempotency("CreateNote", &principal, &input.request_id, &input)?;
         let author = principal.subject.clone();
         let note = minhu_store::write(&self.pool, &key, async { Ok::<_, ApiError>(()) }, move |tx, ()| {
-                Box::pin(async move {
-                    let (id,): (i64,) = sqlx::query_as("INSERT INTO notes (text, author) VALUES ($1, $2) RETURNING id")
-                        .bind(&text)
-                        .bind(&author)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(ApiError::internal)?;
-                    Ok::<_, ApiError>(Note { id, text, author })
-                })
+            Box::pin(async move {
+                let (id,): (i64,) = sqlx::query_as("INSERT INTO notes (text, author) VALUES ($1, $2) RETURNING id")
+                    .bind(&text)
+                    .bind(&author)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(ApiError::internal)?;
+                Ok::<_, ApiError>(Note { id, text, author })
             })
+        })
         .await?;
         Ok(Response::new(note))
     }

@@ -341,7 +341,8 @@ impl Pki {
 
 async fn echo_over(endpoint: tonic::transport::Endpoint) -> Result<(), String> {
     let channel = endpoint.connect().await.map_err(|e| format!("connect: {e:?}"))?;
-    let mut client = EchoServiceClient::with_interceptor(channel, tokens::bearer(&tokens::street_dispatcher("zhongnanlu")));
+    let mut client =
+        EchoServiceClient::with_interceptor(channel, tokens::bearer(&tokens::street_dispatcher("zhongnanlu")));
     client.echo(App::echo_for("zhongnanlu")).await.map(|_| ()).map_err(|s| format!("{s:?}"))
 }
 
@@ -365,11 +366,15 @@ async fn with_a_certificate_configured_the_server_speaks_only_tls_and_with_a_cli
     }
     answered.expect("a client trusting the CA is served over TLS");
 
-    let plaintext = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", server.addr().port())).unwrap();
+    let plaintext =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", server.addr().port())).unwrap();
     assert!(echo_over(plaintext).await.is_err(), "plaintext reaches a TLS server");
     let stranger = Pki::new();
     let distrusting = minhu_grpc::tls::ClientTls { ca_pem: Some(stranger.ca_pem.clone()), identity: None };
-    assert!(echo_over(distrusting.endpoint(&https).unwrap()).await.is_err(), "a certificate from another CA is trusted");
+    assert!(
+        echo_over(distrusting.endpoint(&https).unwrap()).await.is_err(),
+        "a certificate from another CA is trusted"
+    );
     assert!(
         minhu_grpc::tls::ClientTls::default().endpoint(&https).is_err(),
         "an https URL without a CA must not be accepted as trusting nobody"
@@ -381,7 +386,8 @@ async fn with_a_certificate_configured_the_server_speaks_only_tls_and_with_a_cli
     let config = ServerConfig { tls: Some(mutual), ..ServerConfig::default() };
     let server = TestServer::start(echo::build(&db.config(), &AuthConfig::dev(), config).await.unwrap()).await;
     let https = format!("https://localhost:{}", server.addr().port());
-    let dispatch = minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: Some(pki.issue("minhu-dispatch")) };
+    let dispatch =
+        minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: Some(pki.issue("minhu-dispatch")) };
     let mut answered = Err(String::new());
     for _ in 0..50 {
         answered = echo_over(dispatch.endpoint(&https).unwrap()).await;
@@ -392,8 +398,10 @@ async fn with_a_certificate_configured_the_server_speaks_only_tls_and_with_a_cli
     }
     answered.expect("a client with a certificate from the CA is served");
     assert!(echo_over(trusting.endpoint(&https).unwrap()).await.is_err(), "a client without a certificate is served");
-    let impostor =
-        minhu_grpc::tls::ClientTls { ca_pem: Some(pki.ca_pem.clone()), identity: Some(stranger.issue("minhu-dispatch")) };
+    let impostor = minhu_grpc::tls::ClientTls {
+        ca_pem: Some(pki.ca_pem.clone()),
+        identity: Some(stranger.issue("minhu-dispatch")),
+    };
     assert!(echo_over(impostor.endpoint(&https).unwrap()).await.is_err(), "a certificate from another CA is accepted");
     server.stop().await.unwrap();
 }
@@ -425,11 +433,12 @@ async fn sealed_first_results_are_unreadable_at_rest_and_replay_as_they_were() {
             .sealed(std::sync::Arc::new(Reversed))
     };
     let stored = note.clone();
-    let first: Note = minhu_store::write(&pool, &key(), async { Ok::<_, minhu_store::StoreError>(()) }, move |_, ()| {
-        Box::pin(async move { Ok(stored) })
-    })
-    .await
-    .unwrap();
+    let first: Note =
+        minhu_store::write(&pool, &key(), async { Ok::<_, minhu_store::StoreError>(()) }, move |_, ()| {
+            Box::pin(async move { Ok(stored) })
+        })
+        .await
+        .unwrap();
     let (raw,): (Vec<u8>,) = sqlx::query_as("SELECT response FROM minhu_idempotency_records WHERE request_id = 'r-1'")
         .fetch_one(&pool)
         .await

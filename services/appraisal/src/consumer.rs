@@ -188,7 +188,8 @@ impl FeedSource {
     /// Connects (lazily: failures surface on the first call, where they are retried).
     pub fn client(&self) -> Result<Dispatch, minhu_grpc::tls::EndpointError> {
         let channel = self.tls.endpoint(&self.dispatch_url)?.connect_timeout(Duration::from_secs(5)).connect_lazy();
-        Ok(DispatchServiceClient::with_interceptor(channel, self.identity.bearer_for("minhu-dispatch")).max_decoding_message_size(16 << 20))
+        Ok(DispatchServiceClient::with_interceptor(channel, self.identity.bearer_for("minhu-dispatch"))
+            .max_decoding_message_size(16 << 20))
     }
 }
 

@@ -25,13 +25,20 @@ const SHUIGUOHU: &str = "shuiguohu";
 
 fn client(channel: &Channel, principal: &Principal) -> Client {
     let token = TokenIssuer::dev().issue(principal, Duration::from_secs(3600));
-    pb::consultation_service_client::ConsultationServiceClient::with_interceptor(channel.clone(), BearerToken::new(&token))
+    pb::consultation_service_client::ConsultationServiceClient::with_interceptor(
+        channel.clone(),
+        BearerToken::new(&token),
+    )
 }
 
 fn planning(channel: &Channel) -> Client {
     client(
         channel,
-        &Principal::new("guihua-dispatcher", [Role::DepartmentDispatcher], Organization::new(OrgKind::Department, PLANNING)),
+        &Principal::new(
+            "guihua-dispatcher",
+            [Role::DepartmentDispatcher],
+            Organization::new(OrgKind::Department, PLANNING),
+        ),
     )
 }
 
@@ -61,7 +68,10 @@ fn say(step: &str, what: impl AsRef<str>) {
 /// Runs the consultation demo against consultation at `url` (e.g. `http://127.0.0.1:50055`);
 /// returns the decision's id.
 pub async fn run(url: &str) -> Result<String> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?.connect().await.context("connecting to consultation")?;
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .connect()
+        .await
+        .context("connecting to consultation")?;
     println!("\n== 决策建议: 规划分局 asks the affected streets about the pump room's future use ==\n");
     let decision = planning(&channel)
         .create_decision(pb::CreateDecisionRequest {
@@ -78,7 +88,10 @@ pub async fn run(url: &str) -> Result<String> {
         .await
         .context("opening the consultation")?
         .into_inner();
-    say("征求意见", format!("consultation opened; affected streets from its places: {}", decision.affected_street_ids.join(", ")));
+    say(
+        "征求意见",
+        format!("consultation opened; affected streets from its places: {}", decision.affected_street_ids.join(", ")),
+    );
 
     // 水果湖街's portal watches from now on: it sees the answer as it is given.
     let mut watch = leader(&channel, SHUIGUOHU)
@@ -109,8 +122,13 @@ pub async fn run(url: &str) -> Result<String> {
         let mut c = planning(&channel);
         let decision_opinion_id = opinion.id.clone();
         async move {
-            c.record_adoption(pb::RecordAdoptionRequest { decision_opinion_id, result: result as i32, reason: reason.into(), request_id: id() })
-                .await
+            c.record_adoption(pb::RecordAdoptionRequest {
+                decision_opinion_id,
+                result: result as i32,
+                reason: reason.into(),
+                request_id: id(),
+            })
+            .await
         }
     };
     answer(&zhongnanlu, pb::AdoptionResult::Adopted, "").await?;
@@ -197,9 +215,16 @@ pub async fn run(url: &str) -> Result<String> {
         })
         .await?;
     let plan = advance().await?.into_inner();
-    say("编制", format!("drafting completed; the plan is now {}", pb::PlanStage::try_from(plan.stage).map(|s| s.as_str_name()).unwrap_or("?")));
+    say(
+        "编制",
+        format!(
+            "drafting completed; the plan is now {}",
+            pb::PlanStage::try_from(plan.stage).map(|s| s.as_str_name()).unwrap_or("?")
+        ),
+    );
 
-    let verdict = planning(&channel).verify_trail(pb::VerifyTrailRequest { subject_id: decision.id.clone() }).await?.into_inner();
+    let verdict =
+        planning(&channel).verify_trail(pb::VerifyTrailRequest { subject_id: decision.id.clone() }).await?.into_inner();
     say("留痕", format!("the decision's trail: {} entries, verified {}", verdict.entries_checked, verdict.verified));
     Ok(decision.id)
 }

@@ -2,5 +2,5 @@
 //! binary runs at start and the end-to-end tests run against their own suite.
 
 pub mod demo;
-pub mod demo_personnel;
 pub mod demo_consultation;
+pub mod demo_personnel;

@@ -121,7 +121,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if let Err(e) = minhu_suite::demo_personnel::run(&format!("http://127.0.0.1:{}", personnel_addr.port())).await {
             eprintln!("\nthe personnel demo failed: {e:#}");
         }
-        if let Err(e) = minhu_suite::demo_consultation::run(&format!("http://127.0.0.1:{}", consultation_addr.port())).await {
+        if let Err(e) =
+            minhu_suite::demo_consultation::run(&format!("http://127.0.0.1:{}", consultation_addr.port())).await
+        {
             eprintln!("\nthe consultation demo failed: {e:#}");
         }
     } else if !dev_tokens {

@@ -12,7 +12,9 @@ use std::{collections::BTreeMap, time::Duration};
 
 use minhu_grpc::Principal;
 use minhu_testkit::tokens;
-use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor, Value};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor, Value,
+};
 use tonic::{Code, codegen::http::uri::PathAndQuery, transport::Channel};
 
 use minhu_e2e::Suite;
@@ -85,7 +87,9 @@ fn scalar(kind: &Kind, rng: &mut Rng) -> Option<Value> {
         Kind::Uint32 | Kind::Fixed32 => Value::U32(extreme(rng) as u32),
         Kind::Uint64 | Kind::Fixed64 => Value::U64(extreme(rng) as u64),
         Kind::Float => Value::F32([0.0, -1.0, f32::NAN, f32::INFINITY, 30.53, 1e30][rng.below(6) as usize]),
-        Kind::Double => Value::F64([0.0, -1.0, f64::NAN, f64::NEG_INFINITY, 30.5335, 114.3378, 999.0][rng.below(7) as usize]),
+        Kind::Double => {
+            Value::F64([0.0, -1.0, f64::NAN, f64::NEG_INFINITY, 30.5335, 114.3378, 999.0][rng.below(7) as usize])
+        }
         Kind::Enum(e) => {
             let values: Vec<i32> = e.values().map(|v| v.number()).collect();
             Value::EnumNumber(if rng.chance(90) { values[rng.below(values.len() as u64) as usize] } else { 77 })
@@ -133,7 +137,12 @@ fn field_value(field: &FieldDescriptor, rng: &mut Rng, depth: usize) -> Option<V
     one(rng)
 }
 
-async fn send(channel: Channel, method: &MethodDescriptor, message: DynamicMessage, caller: &Principal) -> (Code, String) {
+async fn send(
+    channel: Channel,
+    method: &MethodDescriptor,
+    message: DynamicMessage,
+    caller: &Principal,
+) -> (Code, String) {
     let path: PathAndQuery = format!("/{}/{}", method.parent_service().full_name(), method.name()).parse().unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     if grpc.ready().await.is_err() {
@@ -147,10 +156,12 @@ async fn send(channel: Channel, method: &MethodDescriptor, message: DynamicMessa
         (false, false) => grpc.unary(request, path, codec).await.map(|_| ()),
         (false, true) => match grpc.server_streaming(request, path, codec).await {
             // A live stream that was accepted: its first message (or a quiet moment) is enough.
-            Ok(response) => match tokio::time::timeout(Duration::from_millis(200), response.into_inner().message()).await {
-                Ok(first) => first.map(|_| ()),
-                Err(_) => Ok(()),
-            },
+            Ok(response) => {
+                match tokio::time::timeout(Duration::from_millis(200), response.into_inner().message()).await {
+                    Ok(first) => first.map(|_| ()),
+                    Err(_) => Ok(()),
+                }
+            }
             Err(status) => Err(status),
         },
         (true, _) => {
@@ -175,7 +186,8 @@ async fn generated_requests_to_every_method_never_answer_internal() {
     eprintln!("generated requests: {per_service} per service, {in_flight} in flight, seed {seed}");
     let suite = Suite::start().await;
     let pool = DescriptorPool::decode(minhu_proto::FILE_DESCRIPTOR_SET).unwrap();
-    let callers = [tokens::district_admin(), tokens::street_dispatcher("zhongnanlu"), tokens::department_dispatcher("gongan")];
+    let callers =
+        [tokens::district_admin(), tokens::street_dispatcher("zhongnanlu"), tokens::department_dispatcher("gongan")];
     let mut rng = Rng(seed);
     let mut wrong = Vec::new();
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
@@ -195,7 +207,12 @@ async fn generated_requests_to_every_method_never_answer_internal() {
                         let shown = format!("{request:?}");
                         let request_len = prost::Message::encoded_len(&request);
                         let (code, said) = send(channel, &method, request, &caller).await;
-                        (method.full_name().to_owned(), caller.subject, format!("{said:?} ({} bytes) {shown}", request_len), code)
+                        (
+                            method.full_name().to_owned(),
+                            caller.subject,
+                            format!("{said:?} ({} bytes) {shown}", request_len),
+                            code,
+                        )
                     })
                 })
                 .collect();

@@ -62,8 +62,11 @@ async fn forged_stale_misdirected_and_malformed_tokens_open_no_service() {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&valid).unwrap());
         format!("{header}.{payload}.")
     };
-    let rs256_header = signed_with_header(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &valid)
-        .replacen(&URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#), &URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"RS256"}"#), 1);
+    let rs256_header = signed_with_header(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &valid).replacen(
+        &URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#),
+        &URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"RS256"}"#),
+        1,
+    );
     let unknown_kid = {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         header.kid = Some("rotated-away".into());
@@ -93,10 +96,8 @@ async fn forged_stale_misdirected_and_malformed_tokens_open_no_service() {
     let mut wrong = Vec::new();
     for (service_name, channel) in suite.services() {
         let service = pool.get_service_by_name(service_name).expect("a served service is in the contracts");
-        let method = service
-            .methods()
-            .find(|m| !m.is_client_streaming() && !m.is_server_streaming())
-            .expect("a unary method");
+        let method =
+            service.methods().find(|m| !m.is_client_streaming() && !m.is_server_streaming()).expect("a unary method");
         let path: PathAndQuery = format!("/{service_name}/{}", method.name()).parse().unwrap();
         let input = DynamicMessage::new(method.input());
         for (attack, authorization) in &attacks {

@@ -13,8 +13,8 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-pub(crate) use minhu_grpc::{caller, found, uuid};
 use minhu_grpc::{FieldViolations, Rpcs};
+pub(crate) use minhu_grpc::{caller, found, uuid};
 use minhu_proto::appraisal::v1::{self as pb, appraisal_service_server::AppraisalService};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -23,7 +23,6 @@ use crate::{
     consumer::{self, FeedSource, SharedSubscription},
     error::AppraisalError,
 };
-
 
 /// The handlers' shared state.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use minhu_proto::appraisal::v1 as pb;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{RPCS, Appraisal, caller, convert, found, time_range, ts, uuid};
+use super::{Appraisal, RPCS, caller, convert, found, time_range, ts, uuid};
 use crate::{
     consumer,
     domain::{

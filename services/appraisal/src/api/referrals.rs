@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use tonic::Request;
 use uuid::Uuid;
 
-use super::{RPCS, Appraisal, caller, convert, found, time_range, uuid};
+use super::{Appraisal, RPCS, caller, convert, found, time_range, uuid};
 use crate::{
     domain::{
         policy::{self, require},

@@ -6,7 +6,7 @@ use minhu_proto::{appraisal::v1 as pb, common::v1 as common};
 use sqlx::PgConnection;
 use tonic::Request;
 
-use super::{RPCS, Appraisal, caller, convert, found, time_range, ts, uuid};
+use super::{Appraisal, RPCS, caller, convert, found, time_range, ts, uuid};
 use crate::{
     domain::{
         Counts, Rates,

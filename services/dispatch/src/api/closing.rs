@@ -53,12 +53,7 @@ pub(super) async fn submit_case_report(
             for (i, d) in report.department_results.iter().enumerate() {
                 let mut ids = Vec::new();
                 for f in &d.feedback_ids {
-                    ids.push(Uuid::parse_str(f).map_err(|_| {
-                        DispatchError::field(
-                            format!("report.department_results[{i}].feedback_ids"),
-                            "is not a valid id",
-                        )
-                    })?);
+                    ids.push(minhu_grpc::uuid(&format!("report.department_results[{i}].feedback_ids"), f)?);
                 }
                 results.push(DepartmentResult {
                     department_id: d.department_id.clone(),

@@ -231,7 +231,7 @@ pub(super) async fn case_files(
     let mut out = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let field = format!("attachment_ids[{i}]");
-        let id = Uuid::parse_str(id).map_err(|_| DispatchError::field(&field, "is not a valid id"))?;
+        let id = minhu_grpc::uuid(&field, id)?;
         match crate::store::attachments::get(conn, id).await? {
             Some(a) if a.case_id == Some(case_id) => out.push(a.file),
             _ => return Err(DispatchError::field(field, "is not an attachment of this case")),

@@ -42,10 +42,8 @@ async fn a_stored_first_result_holds_no_reporter_data_in_the_clear_and_replays_u
     let request = intake(&request_id());
     let first = app.street().create_case(request.clone()).await.unwrap().into_inner();
     assert_eq!(first.reporter.as_ref().map(|r| r.phone.as_str()), Some("13812341234"), "the street sees the phone");
-    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT response FROM minhu_idempotency_records")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let stored: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT response FROM minhu_idempotency_records").fetch_all(&app.pool).await.unwrap();
     assert!(!stored.is_empty());
     for bytes in &stored {
         let text = String::from_utf8_lossy(bytes);
