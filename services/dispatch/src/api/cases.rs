@@ -37,13 +37,44 @@ pub(super) async fn case_pb(
     row: &CaseRow,
     audience: &Audience,
 ) -> Result<pb::Case, DispatchError> {
+    let parts = CaseParts::read(conn, row.case.id).await?;
+    case_pb_of(cipher, p, row, audience, &parts)
+}
+
+/// What a case's message shows besides its row and audience. Read once, it can be
+/// presented to any number of callers without the database (the watch hub does).
+#[derive(Debug, Clone)]
+pub(super) struct CaseParts {
+    related: Vec<Uuid>,
+    files: Vec<crate::domain::model::Attachment>,
+    consultations: Vec<crate::domain::model::Consultation>,
+    callbacks: Vec<crate::domain::model::Callback>,
+}
+
+impl CaseParts {
+    /// Reads the parts of case `id`; four statements.
+    pub(super) async fn read(conn: &mut PgConnection, id: Uuid) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            related: cases::related(conn, id).await?,
+            files: attachments::intake_files(conn, id).await?,
+            consultations: tasks::consultations(conn, id).await?,
+            callbacks: closing::callbacks(conn, id).await?,
+        })
+    }
+}
+
+/// The case as `p` may see it, from what was read already (no I/O).
+pub(super) fn case_pb_of(
+    cipher: &ReporterCipher,
+    p: &Principal,
+    row: &CaseRow,
+    audience: &Audience,
+    parts: &CaseParts,
+) -> Result<pb::Case, DispatchError> {
     let c = &row.case;
     let reporter = cipher.open(c.id, &row.reporter_sealed).map_err(DispatchError::internal)?;
     let (shown, masked) = privacy::present(&reporter, access::reporter_view(p, audience));
-    let related = cases::related(conn, c.id).await?;
-    let files = attachments::intake_files(conn, c.id).await?;
-    let consultations = tasks::consultations(conn, c.id).await?;
-    let callbacks = closing::callbacks(conn, c.id).await?;
+    let CaseParts { related, files, consultations, callbacks } = parts;
     Ok(pb::Case {
         id: c.id.to_string(),
         street_id: c.street_id.clone(),

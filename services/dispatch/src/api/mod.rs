@@ -8,6 +8,8 @@ mod closing;
 mod convert;
 mod corrections;
 mod files;
+mod hub;
+mod mask;
 mod ratings;
 mod streams;
 mod tasks;
@@ -18,6 +20,7 @@ use std::{pin::Pin, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
+pub use hub::WatchMeter;
 use minhu_grpc::{Principal, Rpcs, caller, uuid};
 use minhu_proto::dispatch::v1::{self as pb, dispatch_service_server::DispatchService};
 use sqlx::{PgConnection, PgPool};
@@ -68,12 +71,20 @@ pub struct Deps {
 #[derive(Debug, Clone)]
 pub struct Dispatch {
     d: Arc<Deps>,
+    /// The replica's one reader of the outbox for every watch stream.
+    hub: hub::Hub,
 }
 
 impl Dispatch {
-    /// Handlers over `deps`.
+    /// Handlers over `deps`; starts the watch hub.
     pub fn new(deps: Deps) -> Self {
-        Self { d: Arc::new(deps) }
+        let hub = hub::Hub::start(deps.pool.clone(), deps.head.subscribe(), &deps.feed);
+        Self { d: Arc::new(deps), hub }
+    }
+
+    /// The watch hub's database meter (tests show it does not grow with the watchers).
+    pub fn watch_meter(&self) -> WatchMeter {
+        self.hub.meter()
     }
 
     /// The pool (tests, escalations).

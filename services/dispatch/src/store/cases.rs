@@ -23,7 +23,8 @@ pub struct CaseRow {
     pub trail_length: i64,
 }
 
-fn search_text(c: &Case) -> String {
+/// What the free-text filter searches (stored as `search_text`).
+pub fn search_text(c: &Case) -> String {
     format!("{} {} {} {}", c.title, c.description, c.place.address, c.category).to_lowercase()
 }
 
@@ -210,6 +211,24 @@ pub struct CaseQuery {
     pub overdue_only: bool,
     /// Free text.
     pub query: String,
+}
+
+impl CaseQuery {
+    /// Whether a case (with its live calls' departments) passes the filters, in memory:
+    /// the same conditions as [`filtered`] builds in SQL, except `states`, which the
+    /// watch streams match against each event instead. The watch hub filters with it so
+    /// that watchers cost no queries.
+    pub fn matches_except_states(&self, c: &Case, departments: &[String]) -> bool {
+        (self.street_id.is_empty() || c.street_id == self.street_id)
+            && (self.department_id.is_empty() || departments.contains(&self.department_id))
+            && c.category.starts_with(&self.category)
+            && (self.channel.is_empty() || c.channel == self.channel)
+            && (self.urgency.is_empty() || c.urgency.as_str() == self.urgency)
+            && self.created_from.is_none_or(|from| c.create_time >= from)
+            && self.created_to.is_none_or(|to| c.create_time < to)
+            && (!self.overdue_only || c.overdue)
+            && (self.query.trim().is_empty() || search_text(c).contains(&self.query.trim().to_lowercase()))
+    }
 }
 
 fn filtered(select: &str, scope: &Scope, f: &CaseQuery) -> QueryBuilder<Postgres> {
