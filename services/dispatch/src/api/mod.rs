@@ -5,6 +5,7 @@
 mod calls;
 mod cases;
 mod closing;
+mod clusters;
 mod convert;
 mod corrections;
 mod files;
@@ -156,6 +157,18 @@ impl DispatchService for Dispatch {
     }
     async fn unlink_cases(&self, r: Request<pb::UnlinkCasesRequest>) -> Reply<pb::Case> {
         reply(corrections::unlink_cases(self, r)).await
+    }
+    async fn list_cluster_members(
+        &self,
+        r: Request<pb::ListClusterMembersRequest>,
+    ) -> Reply<pb::ListClusterMembersResponse> {
+        reply(clusters::list_cluster_members(self, r)).await
+    }
+    async fn detach_from_cluster(&self, r: Request<pb::DetachFromClusterRequest>) -> Reply<pb::Case> {
+        reply(clusters::detach_from_cluster(self, r)).await
+    }
+    async fn merge_clusters(&self, r: Request<pb::MergeClustersRequest>) -> Reply<pb::Case> {
+        reply(clusters::merge_clusters(self, r)).await
     }
     async fn triage_case(&self, r: Request<pb::TriageCaseRequest>) -> Reply<pb::Case> {
         reply(cases::triage_case(self, r)).await

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 mod attachments;
 mod calls;
+mod clusters;
 mod corrections;
 mod deadlines;
 mod escalations;
