@@ -4,6 +4,7 @@
 
 mod calls;
 mod cases;
+mod catalogue;
 mod closing;
 mod clusters;
 mod convert;
@@ -289,5 +290,14 @@ impl DispatchService for Dispatch {
     }
     async fn get_attachment(&self, r: Request<pb::GetAttachmentRequest>) -> Reply<pb::Attachment> {
         reply(files::get_attachment(self, r)).await
+    }
+    async fn publish_catalogue(&self, r: Request<pb::PublishCatalogueRequest>) -> Reply<pb::Catalogue> {
+        reply(catalogue::publish_catalogue(self, r)).await
+    }
+    async fn get_catalogue(&self, r: Request<pb::GetCatalogueRequest>) -> Reply<pb::Catalogue> {
+        reply(catalogue::get_catalogue(self, r)).await
+    }
+    async fn propose_calls(&self, r: Request<pb::ProposeCallsRequest>) -> Reply<pb::ProposeCallsResponse> {
+        reply(catalogue::propose_calls(self, r)).await
     }
 }

@@ -343,6 +343,8 @@ pub struct CaseQuery {
     pub overdue_only: bool,
     /// Free text.
     pub query: String,
+    /// `CALLBACK_OUTCOME_*` names; empty: any.
+    pub callback_outcomes: Vec<String>,
 }
 
 impl CaseQuery {
@@ -395,6 +397,12 @@ fn filtered(select: &str, scope: &Scope, f: &CaseQuery) -> QueryBuilder<Postgres
     }
     if f.overdue_only {
         q.push(" AND c.overdue");
+    }
+    if !f.callback_outcomes.is_empty() {
+        // Cases stored before the callback rule carry no outcome: nothing recorded, PENDING.
+        q.push(" AND COALESCE(c.doc->>'callback_outcome', 'CALLBACK_OUTCOME_PENDING') = ANY(")
+            .push_bind(f.callback_outcomes.clone())
+            .push(")");
     }
     if !f.query.trim().is_empty() {
         q.push(" AND strpos(c.search_text, ").push_bind(f.query.trim().to_lowercase()).push(") > 0");
