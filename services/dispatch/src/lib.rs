@@ -230,7 +230,8 @@ impl Config {
     ///   (then the development key is used);
     /// - `MINHU_DISPATCH_SIGN_MINUTES_{EMERGENCY,URGENT,NORMAL}`,
     ///   `MINHU_DISPATCH_CHECK_IN_WINDOW_MINUTES`, `MINHU_DISPATCH_CHECK_IN_RADIUS_METERS`,
-    ///   `MINHU_DISPATCH_RECTIFICATION_WORKING_DAYS`, `MINHU_DISPATCH_MAX_ATTACHMENT_BYTES`;
+    ///   `MINHU_DISPATCH_RECTIFICATION_WORKING_DAYS`, `MINHU_DISPATCH_MAX_ATTACHMENT_BYTES`,
+    ///   `MINHU_DISPATCH_CALLBACK_ATTEMPTS` (unreached callbacks that excuse one, default 3);
     /// - the deadline index: `REDIS_URL` (default [`DEFAULT_REDIS_URL`]),
     ///   `MINHU_DISPATCH_DEADLINE_NAMESPACE` (default [`DEFAULT_DEADLINE_NAMESPACE`]),
     ///   `MINHU_DISPATCH_FIRE_DEADLINES` (default `true`);
@@ -279,6 +280,7 @@ impl Config {
                 "MINHU_DISPATCH_RECTIFICATION_WORKING_DAYS",
                 d.rectification_working_days,
             )?,
+            callback_attempts: parsed("MINHU_DISPATCH_CALLBACK_ATTEMPTS", d.callback_attempts)?.max(1),
         };
         let calendar = match optional("MINHU_DISPATCH_CALENDAR") {
             Some(value) => calendar_from("MINHU_DISPATCH_CALENDAR", &value)?,
@@ -386,6 +388,11 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let calendar = WorkCalendar::new(&config.deadlines.calendar)?;
         let pool = minhu_store::connect_and_migrate(&config.database, &[&minhu_deadlines::MIGRATOR, &MIGRATOR]).await?;
+        // 派单目录: intake needs a current version; the first start publishes the seed.
+        {
+            let mut conn = pool.acquire().await.map_err(minhu_store::StoreError::from)?;
+            store::catalogue::seed(&mut conn, config.clock.now()).await.map_err(minhu_store::StoreError::from)?;
+        }
         let redis = minhu_store::connect_redis(&config.deadlines.redis_url).await.map_err(StartError::Redis)?;
         let deadlines = Deadlines::with_clock(
             redis,

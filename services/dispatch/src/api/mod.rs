@@ -4,7 +4,9 @@
 
 mod calls;
 mod cases;
+mod catalogue;
 mod closing;
+mod clusters;
 mod convert;
 mod corrections;
 mod files;
@@ -157,6 +159,18 @@ impl DispatchService for Dispatch {
     async fn unlink_cases(&self, r: Request<pb::UnlinkCasesRequest>) -> Reply<pb::Case> {
         reply(corrections::unlink_cases(self, r)).await
     }
+    async fn list_cluster_members(
+        &self,
+        r: Request<pb::ListClusterMembersRequest>,
+    ) -> Reply<pb::ListClusterMembersResponse> {
+        reply(clusters::list_cluster_members(self, r)).await
+    }
+    async fn detach_from_cluster(&self, r: Request<pb::DetachFromClusterRequest>) -> Reply<pb::Case> {
+        reply(clusters::detach_from_cluster(self, r)).await
+    }
+    async fn merge_clusters(&self, r: Request<pb::MergeClustersRequest>) -> Reply<pb::Case> {
+        reply(clusters::merge_clusters(self, r)).await
+    }
     async fn triage_case(&self, r: Request<pb::TriageCaseRequest>) -> Reply<pb::Case> {
         reply(cases::triage_case(self, r)).await
     }
@@ -276,5 +290,14 @@ impl DispatchService for Dispatch {
     }
     async fn get_attachment(&self, r: Request<pb::GetAttachmentRequest>) -> Reply<pb::Attachment> {
         reply(files::get_attachment(self, r)).await
+    }
+    async fn publish_catalogue(&self, r: Request<pb::PublishCatalogueRequest>) -> Reply<pb::Catalogue> {
+        reply(catalogue::publish_catalogue(self, r)).await
+    }
+    async fn get_catalogue(&self, r: Request<pb::GetCatalogueRequest>) -> Reply<pb::Catalogue> {
+        reply(catalogue::get_catalogue(self, r)).await
+    }
+    async fn propose_calls(&self, r: Request<pb::ProposeCallsRequest>) -> Reply<pb::ProposeCallsResponse> {
+        reply(catalogue::propose_calls(self, r)).await
     }
 }

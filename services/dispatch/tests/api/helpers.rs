@@ -362,19 +362,9 @@ impl TestApp {
         (case.id, calls, consulted.tasks)
     }
 
-    /// A case in RECTIFYING: every department of `departments` fed back, accepted, rated
-    /// DISSATISFIED and required to rectify. Returns the case id and the rectifications.
-    pub async fn rectifying_case(&self, departments: &[&str]) -> (String, Vec<pb::Rectification>) {
-        self.rectifying_case_due(departments, Some(TimeDelta::days(7))).await
-    }
-
-    /// The same, each rectification due `due` from now, or with no due time named (the
-    /// policy's working days) when `None`.
-    pub async fn rectifying_case_due(
-        &self,
-        departments: &[&str],
-        due: Option<TimeDelta>,
-    ) -> (String, Vec<pb::Rectification>) {
+    /// A case in REPORTED: signed calls to `departments`, one task each, fed back and
+    /// accepted, and the case report submitted; the reporter not called back yet.
+    pub async fn reported_case(&self, departments: &[&str]) -> String {
         let (case_id, _, tasks) = self.handling_case(departments).await;
         let mut results = Vec::new();
         for task in &tasks {
@@ -415,6 +405,38 @@ impl TestApp {
                 }),
                 request_id: request_id(),
                 ..Default::default()
+            })
+            .await
+            .unwrap();
+        case_id
+    }
+
+    /// A case in RECTIFYING: every department of `departments` fed back, accepted, rated
+    /// DISSATISFIED and required to rectify. Returns the case id and the rectifications.
+    pub async fn rectifying_case(&self, departments: &[&str]) -> (String, Vec<pb::Rectification>) {
+        self.rectifying_case_due(departments, Some(TimeDelta::days(7))).await
+    }
+
+    /// The same, each rectification due `due` from now, or with no due time named (the
+    /// policy's working days) when `None`.
+    pub async fn rectifying_case_due(
+        &self,
+        departments: &[&str],
+        due: Option<TimeDelta>,
+    ) -> (String, Vec<pb::Rectification>) {
+        let case_id = self.reported_case(departments).await;
+        // 回访 before 评价.
+        self.street()
+            .record_callback(pb::RecordCallbackRequest {
+                case_id: case_id.clone(),
+                callback: Some(pb::Callback {
+                    method: pb::CallbackMethod::Phone as i32,
+                    reached: true,
+                    reporter_satisfaction: pb::Satisfaction::Satisfied as i32,
+                    callback_time: ts(self.now()),
+                    ..Default::default()
+                }),
+                request_id: request_id(),
             })
             .await
             .unwrap();
