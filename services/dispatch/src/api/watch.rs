@@ -353,10 +353,17 @@ pub(super) async fn watch_cases(
     let bound = binding(&[b"cases:".as_slice(), &req.filter.clone().unwrap_or_default().encode_to_vec()].concat());
     let resume = parse_token(&req.resume_token, &bound)?;
     let permit = s.hub.admit(&p.subject)?;
-    if let Some(resume) = &resume {
-        let mut conn = s.d.pool.acquire().await?;
-        servable(s, &mut conn, resume).await?;
-    }
+    // Without a token the stream shows what happens from now on: after the feed's head
+    // (the hub may not have read up to it yet).
+    let mut conn = s.d.pool.acquire().await?;
+    let after = match &resume {
+        Some(resume) => {
+            servable(s, &mut conn, resume).await?;
+            resume.sequence
+        }
+        None => journal::head(&mut conn).await?,
+    };
+    drop(conn);
     // States are matched against the event (the state it left the case in); everything
     // else against the case after the event, as ListCases filters, in memory.
     let states: Vec<String> = std::mem::take(&mut filter.states);
@@ -390,7 +397,7 @@ pub(super) async fn watch_cases(
             })
         }
     };
-    let f = Follow { s: s.clone(), p, permit, case: None, after: resume.map(|r| r.sequence), end_after_backlog: false };
+    let f = Follow { s: s.clone(), p, permit, case: None, after: Some(after), end_after_backlog: false };
     tokio::spawn(follow(f, None, out, present));
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
