@@ -39,13 +39,18 @@ impl World {
     /// a manual clock at [`month_start`] — the script fires escalations itself, at the times
     /// it chooses; appraisal consumes the feed unless `consume` is false.
     pub async fn spawn(consume: bool) -> Self {
+        Self::spawn_with(consume, |b| b).await
+    }
+
+    /// As [`World::spawn`], with more settings of the suite.
+    pub async fn spawn_with(
+        consume: bool,
+        adjust: impl FnOnce(minhu_harness::SuiteBuilder) -> minhu_harness::SuiteBuilder,
+    ) -> Self {
         let clock = ManualClock::new(month_start());
-        let suite = minhu_harness::Suite::builder()
-            .clock(clock.clone())
-            .consume(consume)
-            .feed_poll(Duration::from_millis(100))
-            .start()
-            .await;
+        let builder =
+            minhu_harness::Suite::builder().clock(clock.clone()).consume(consume).feed_poll(Duration::from_millis(100));
+        let suite = adjust(builder).start().await;
         Self {
             dispatch_pool: suite.dispatch_pool().clone(),
             pool: suite.appraisal_pool().clone(),
@@ -108,6 +113,30 @@ impl World {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("appraisal did not catch up with the feed head {head}");
+    }
+
+    pub async fn feed_status(&self) -> apb::FeedStatus {
+        self.admin().get_feed_status(apb::GetFeedStatusRequest {}).await.unwrap().into_inner()
+    }
+
+    /// Polls the feed status until `done` holds (every 20 ms, up to `within`); returns how
+    /// long it took.
+    pub async fn feed_status_until(
+        &self,
+        within: Duration,
+        done: impl Fn(&apb::FeedStatus) -> bool,
+    ) -> Result<Duration, apb::FeedStatus> {
+        let start = std::time::Instant::now();
+        loop {
+            let status = self.feed_status().await;
+            if done(&status) {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > within {
+                return Err(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn sign_overdue(&self, call_id: &str) {
