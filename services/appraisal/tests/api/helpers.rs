@@ -528,6 +528,14 @@ pub async fn run_case(w: &World, scripts: &[Script]) -> CaseRun {
     CaseRun { case_id: case.id, calls }
 }
 
+/// A point ~70 m from the previous one (a 4 × 4 grid around `p`): dispatch joins appeals
+/// of one category within 50 m into one cluster, and each scripted case must stand alone.
+fn spread(p: (f64, f64)) -> (f64, f64) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 16;
+    (p.0 + f64::from(n % 4) * 0.00065, p.1 + f64::from(n / 4) * 0.00075)
+}
+
 pub fn intake() -> pb::CreateCaseRequest {
     pb::CreateCaseRequest {
         case: Some(pb::Case {
@@ -536,7 +544,7 @@ pub fn intake() -> pb::CreateCaseRequest {
             title: "海运宿舍水泵房被违规占用".into(),
             description: "水泵房被改成商铺，墙体被打通，产权不清".into(),
             place: Some(pb::Place {
-                address: "中南路街海运宿舍3栋水泵房".into(), location: point(PUMP_ROOM)
+                address: "中南路街海运宿舍3栋水泵房".into(), location: point(spread(PUMP_ROOM))
             }),
             urgency: pb::Urgency::Normal as i32,
             reporter: Some(pb::Reporter {
