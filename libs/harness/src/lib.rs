@@ -109,6 +109,8 @@ pub struct SuiteBuilder {
     consume: bool,
     feed_poll: Duration,
     server: ServerConfig,
+    feed_heartbeat: Duration,
+    feed_through: Option<(SocketAddr, tokio::sync::oneshot::Sender<SocketAddr>)>,
 }
 
 impl Default for SuiteBuilder {
@@ -119,6 +121,8 @@ impl Default for SuiteBuilder {
             consume: true,
             feed_poll: Duration::from_millis(200),
             server: ServerConfig::default(),
+            feed_heartbeat: Duration::from_secs(15),
+            feed_through: None,
         }
     }
 }
@@ -161,6 +165,24 @@ impl SuiteBuilder {
     /// How often dispatch's live streams re-read the outbox without a notification.
     pub fn feed_poll(mut self, every: Duration) -> Self {
         self.feed_poll = every;
+        self
+    }
+
+    /// Dispatch's feed heartbeat, and the one appraisal expects (its read timeout is twice
+    /// that): short in tests of dead connections.
+    pub fn feed_heartbeat(mut self, every: Duration) -> Self {
+        self.feed_heartbeat = every;
+        self
+    }
+
+    /// Appraisal reaches dispatch's feed at `proxy` (a test's TCP proxy) instead of
+    /// directly; dispatch's own address is sent on `dispatch` once it listens.
+    pub fn appraisal_feed_through(
+        mut self,
+        proxy: SocketAddr,
+        dispatch: tokio::sync::oneshot::Sender<SocketAddr>,
+    ) -> Self {
+        self.feed_through = Some((proxy, dispatch));
         self
     }
 
@@ -210,12 +232,20 @@ impl SuiteBuilder {
         };
         // Watches wake on LISTEN/NOTIFY; the polling fallback only bounds a missed one.
         config.feed.poll = self.feed_poll;
+        config.feed.heartbeat = self.feed_heartbeat;
         let dispatch = minhu_dispatch::Application::build(config).await.expect("building dispatch");
         let dispatch_addr = dispatch.local_addr();
         let engine = dispatch.deadline_engine().clone();
         let dispatch_pool = dispatch.pool().clone();
         let dispatch = Running::spawn(dispatch_addr, dispatch_db, |stop| dispatch.run_until(stop)).await;
 
+        let feed_addr = match self.feed_through {
+            Some((proxy, dispatch)) => {
+                let _ = dispatch.send(dispatch_addr);
+                proxy
+            }
+            None => dispatch_addr,
+        };
         let appraisal_db = TestDatabase::create("e2e_appraisal").await;
         let appraisal = minhu_appraisal::Application::build(minhu_appraisal::Config {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
@@ -223,9 +253,10 @@ impl SuiteBuilder {
             auth: AuthConfig::dev(),
             server: self.server.clone(),
             feed: minhu_appraisal::FeedSource {
-                dispatch_url: format!("http://{dispatch_addr}"),
+                dispatch_url: format!("http://{feed_addr}"),
                 identity: minhu_appraisal::ServiceIdentity::dev("minhu-appraisal"),
                 tls: Default::default(),
+                heartbeat: self.feed_heartbeat,
             },
             consume: self.consume,
         })

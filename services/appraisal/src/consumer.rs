@@ -181,6 +181,10 @@ pub struct FeedSource {
     pub identity: ServiceIdentity,
     /// TLS towards dispatch (for an `https://` URL).
     pub tls: minhu_grpc::tls::ClientTls,
+    /// The feed's heartbeat (15 s by dispatch's contract). Silence for twice as long means
+    /// the connection is dead even if TCP has not noticed (a frozen proxy, a dropped NAT
+    /// entry): the subscription is dropped and resumed from the cursor.
+    pub heartbeat: Duration,
 }
 
 /// A dispatch client authenticated as appraisal; each call is a client span.
@@ -189,7 +193,16 @@ pub type Dispatch = DispatchServiceClient<InterceptedService<TracedChannel, Bear
 impl FeedSource {
     /// Connects (lazily: failures surface on the first call, where they are retried).
     pub fn client(&self) -> Result<Dispatch, minhu_grpc::tls::EndpointError> {
-        let channel = self.tls.endpoint(&self.dispatch_url)?.connect_timeout(Duration::from_secs(5)).connect_lazy();
+        // HTTP/2 keepalive pings at the heartbeat's pace: a dead peer fails the stream (and
+        // the next connection attempt) within about two heartbeats, also while no event flows.
+        let channel = self
+            .tls
+            .endpoint(&self.dispatch_url)?
+            .connect_timeout(Duration::from_secs(5))
+            .http2_keep_alive_interval(self.heartbeat)
+            .keep_alive_timeout(self.heartbeat)
+            .keep_alive_while_idle(true)
+            .connect_lazy();
         Ok(DispatchServiceClient::with_interceptor(traced(channel), self.identity.bearer_for("minhu-dispatch"))
             .max_decoding_message_size(16 << 20))
     }
@@ -200,6 +213,10 @@ impl FeedSource {
 pub struct Subscription {
     /// The feed's head as last reported by dispatch.
     pub head_sequence: i64,
+    /// When the last message (event or heartbeat) arrived, by this process's clock: a head
+    /// reported after a period's end, with everything up to it applied, means nothing of
+    /// the period is still in flight (ClosePeriod's FEED_LAGGING check).
+    pub head_time: Option<DateTime<Utc>>,
     /// The last sequence this process applied (the cursor when it subscribed, then each
     /// event's): with the head, the `minhu.feed.lag` gauge, read without a query.
     pub applied_sequence: i64,
@@ -272,18 +289,30 @@ async fn subscribe_once(pool: &PgPool, source: &FeedSource, state: &SharedSubscr
         records::cursor(&mut conn, false).await.map_err(|e| e.to_string())?.last_sequence
     };
     let mut client = source.client().map_err(|e| e.to_string())?;
-    let mut stream = client
-        .stream_events(pb::StreamEventsRequest { after_sequence: cursor, ..Default::default() })
-        .await
-        .map_err(|s| format!("{}: {}", s.code(), s.message()))?
-        .into_inner();
+    // Twice the heartbeat without a message (the answer to the subscription included) is a
+    // dead connection, whatever TCP says.
+    let silence = source.heartbeat * 2;
+    let dead = || {
+        format!(
+            "no message from the feed for {} ms (twice the heartbeat): connection taken as dead",
+            silence.as_millis()
+        )
+    };
+    let subscribed = tokio::time::timeout(
+        silence,
+        client.stream_events(pb::StreamEventsRequest { after_sequence: cursor, ..Default::default() }),
+    )
+    .await
+    .map_err(|_elapsed| dead())?;
+    let mut stream = subscribed.map_err(|s| format!("{}: {}", s.code(), s.message()))?.into_inner();
     update(state, |s| {
         s.connected = true;
         s.last_error.clear();
         s.applied_sequence = cursor;
     });
     let status = |s: tonic::Status| format!("{}: {}", s.code(), s.message());
-    while let Some(message) = stream.next().await {
+    // Twice the heartbeat without a message is a dead connection, whatever TCP says.
+    while let Some(message) = tokio::time::timeout(silence, stream.next()).await.map_err(|_elapsed| dead())? {
         // A batch: this message and whatever else has already arrived, without waiting.
         let mut batch = vec![message.map_err(status)?];
         while batch.len() < MAX_BATCH {
@@ -293,7 +322,10 @@ async fn subscribe_once(pool: &PgPool, source: &FeedSource, state: &SharedSubscr
             }
         }
         let head = batch.iter().map(|m| m.head_sequence).max().unwrap_or_default();
-        update(state, |s| s.head_sequence = s.head_sequence.max(head));
+        update(state, |s| {
+            s.head_sequence = s.head_sequence.max(head);
+            s.head_time = Some(Utc::now());
+        });
         let events: Vec<pb::Event> = batch.into_iter().filter_map(|m| m.event).collect();
         // Heartbeats only: nothing consumed, no span.
         if events.is_empty() {

@@ -55,7 +55,8 @@ pub struct Config {
 impl Config {
     /// From `MINHU_APPRAISAL_LISTEN_ADDR` (default `0.0.0.0:50053`),
     /// `MINHU_APPRAISAL_DATABASE_URL`, `MINHU_APPRAISAL_DATABASE_MAX_CONNECTIONS`,
-    /// `MINHU_DISPATCH_URL` (default [`DEFAULT_DISPATCH_URL`]), the service identity
+    /// `MINHU_DISPATCH_URL` (default [`DEFAULT_DISPATCH_URL`]), `MINHU_APPRAISAL_FEED_HEARTBEAT_SECONDS`
+    /// (dispatch's feed heartbeat, default 15; silence for twice as long drops the connection), the service identity
     /// (`MINHU_APPRAISAL_SERVICE_TOKEN`, or a dev token with `MINHU_AUTH_DEV=true`), and the
     /// shared auth and server variables.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -74,6 +75,10 @@ impl Config {
             }
         };
         let listen = listen_addr("MINHU_APPRAISAL_LISTEN_ADDR", "0.0.0.0:50053")?;
+        let heartbeat = parsed("MINHU_APPRAISAL_FEED_HEARTBEAT_SECONDS", 15u64)?;
+        if heartbeat == 0 {
+            return Err(ConfigError::new("MINHU_APPRAISAL_FEED_HEARTBEAT_SECONDS", "must be at least 1"));
+        }
         Ok(Self {
             listen,
             database,
@@ -83,6 +88,7 @@ impl Config {
                 dispatch_url: optional("MINHU_DISPATCH_URL").unwrap_or_else(|| DEFAULT_DISPATCH_URL.into()),
                 identity,
                 tls: minhu_grpc::tls::ClientTls::from_env()?,
+                heartbeat: std::time::Duration::from_secs(heartbeat),
             },
             consume: true,
         })

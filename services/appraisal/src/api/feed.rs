@@ -1,16 +1,19 @@
 //! The feed's state (GetFeedStatus) and rebuilding every score by replaying the feed from
 //! sequence zero (RebuildScores).
 //!
-//! A rebuild runs in ONE transaction: it locks the cursor (the live consumer waits), deletes
-//! the derived records, resets the cursor to 0, replays the feed up to the head seen at the
-//! start through the same [`consumer::apply`] as the live path, re-freezes closed periods
-//! if asked, and commits. Until the commit, readers keep seeing the old figures (MVCC); the
-//! commit swaps the new ones in at once. The live consumer then resumes from the rebuilt
-//! cursor and skips what the rebuild already applied as duplicates.
+//! A rebuild runs in ONE transaction on a connection of its own, in two phases:
+//!
+//! | phase | what | the live consumer |
+//! |---|---|---|
+//! | replay | empty temporary copies of the derived tables shadow the real ones; the feed is replayed from zero up to the head seen at the start through the same [`consumer::apply`] as the live path | goes on applying new events to the real tables |
+//! | swap | the live cursor is locked, the events the consumer applied meanwhile are replayed too, the real tables are replaced by the copies, closed periods re-frozen if asked, commit | waits for the commit only |
+//!
+//! Until the commit, readers keep seeing the old figures (MVCC); the commit swaps the new
+//! ones in at once, at exactly the live cursor, so the consumer resumes where it was.
 
 use chrono::{DateTime, Utc};
 use minhu_proto::{appraisal::v1 as pb, dispatch::v1 as dispatch};
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgConnection, PgPool};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::{StreamExt as _, wrappers::ReceiverStream};
 use tonic::{Request, Status};
@@ -140,39 +143,78 @@ async fn rebuild(
     include_closed: bool,
     progress: &watch::Sender<Progress>,
 ) -> Result<(), String> {
-    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-    let cursor = records::cursor(&mut tx, true).await.map_err(|e| e.to_string())?;
-    let target = cursor.last_sequence.max(known_head);
-    records::reset(&mut tx).await.map_err(|e| e.to_string())?;
+    // A connection of its own, closed at the end: its shadow tables must be in place before
+    // it prepares any statement, and no pooled connection may keep them.
+    let mut conn = PgConnection::connect_with(&pool.connect_options()).await.map_err(|e| e.to_string())?;
+    let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
+    let schema = records::schema(&mut tx).await.map_err(|e| e.to_string())?;
+    let live = records::cursor(&mut tx, false).await.map_err(|e| e.to_string())?.last_sequence;
+    records::shadow(&mut tx, &schema).await.map_err(|e| e.to_string())?;
+    let target = live.max(known_head);
     progress.send_modify(|p| p.head = target);
-    let mut applied = 0;
-    if target > 0 {
-        let mut client = feed.client().map_err(|e| e.to_string())?;
-        let mut stream = client
-            .stream_events(dispatch::StreamEventsRequest::default())
-            .await
-            .map_err(|s| s.message().to_owned())?
-            .into_inner();
-        while applied < target {
-            let Some(message) = stream.next().await else { return Err("the feed ended early".into()) };
-            let message = message.map_err(|s| s.message().to_owned())?;
-            let Some(event) = message.event else { continue };
-            consumer::apply(&mut tx, &event).await.map_err(|e| e.to_string())?;
-            applied = event.sequence;
-            if applied % 100 == 0 {
-                progress.send_modify(|p| p.applied = applied);
-            }
-        }
-    }
+    let mut replay = Replay { feed, stream: None, applied: 0 };
+    // Phase 1, the long one: replay up to the head seen at the start into the shadow
+    // tables; the live consumer goes on applying new events meanwhile.
+    replay.up_to(&mut tx, target, progress).await?;
+    // Phase 2, short: hold the live cursor (the consumer waits from here), replay what it
+    // applied during phase 1, swap the tables in and commit.
+    let live = records::lock_live_cursor(&mut tx, &schema).await.map_err(|e| e.to_string())?;
+    replay.up_to(&mut tx, live, progress).await?;
+    records::swap_in_shadow(&mut tx, &schema).await.map_err(|e| e.to_string())?;
     if include_closed {
         for period in periods_store::closed(&mut tx).await.map_err(|e| e.to_string())? {
             periods::freeze(&mut tx, &period).await.map_err(|e| e.to_string())?;
         }
     }
     tx.commit().await.map_err(|e| e.to_string())?;
+    let _ = conn.close().await;
+    let applied = replay.applied;
     progress.send_modify(|p| {
         p.applied = applied;
+        p.head = p.head.max(applied);
         p.done = true;
     });
     Ok(())
+}
+
+/// The rebuild's own subscription from sequence zero, opened when first needed.
+struct Replay<'a> {
+    feed: &'a FeedSource,
+    stream: Option<tonic::Streaming<dispatch::StreamEventsResponse>>,
+    applied: i64,
+}
+
+impl Replay<'_> {
+    /// Applies events into the shadow tables until `target` is applied.
+    async fn up_to(
+        &mut self,
+        tx: &mut PgConnection,
+        target: i64,
+        progress: &watch::Sender<Progress>,
+    ) -> Result<(), String> {
+        while self.applied < target {
+            let stream = match &mut self.stream {
+                Some(stream) => stream,
+                None => {
+                    let mut client = self.feed.client().map_err(|e| e.to_string())?;
+                    let stream = client
+                        .stream_events(dispatch::StreamEventsRequest::default())
+                        .await
+                        .map_err(|s| s.message().to_owned())?
+                        .into_inner();
+                    self.stream.insert(stream)
+                }
+            };
+            let Some(message) = stream.next().await else { return Err("the feed ended early".into()) };
+            let message = message.map_err(|s| s.message().to_owned())?;
+            let Some(event) = message.event else { continue };
+            consumer::apply(tx, &event).await.map_err(|e| e.to_string())?;
+            self.applied = event.sequence;
+            if self.applied % 100 == 0 {
+                let applied = self.applied;
+                progress.send_modify(|p| p.applied = applied);
+            }
+        }
+        Ok(())
+    }
 }

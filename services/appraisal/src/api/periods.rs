@@ -67,7 +67,8 @@ pub(super) async fn create_period(
 }
 
 pub(super) async fn get_period(s: &Appraisal, r: Request<pb::GetPeriodRequest>) -> Result<pb::Period, AppraisalError> {
-    let (_, req) = caller(r)?;
+    let (p, req) = caller(r)?;
+    require(policy::may_read_periods(&p), "read appraisal periods")?;
     let id = uuid("period_id", &req.period_id)?;
     let mut conn = s.pool.acquire().await?;
     Ok(convert::period(&found(store::get(&mut conn, id, false).await?, "period", &req.period_id)?))
@@ -77,7 +78,8 @@ pub(super) async fn list_periods(
     s: &Appraisal,
     r: Request<pb::ListPeriodsRequest>,
 ) -> Result<pb::ListPeriodsResponse, AppraisalError> {
-    let (_, req) = caller(r)?;
+    let (p, req) = caller(r)?;
+    require(policy::may_read_periods(&p), "read appraisal periods")?;
     let kind = match pb::PeriodKind::try_from(req.kind) {
         Ok(pb::PeriodKind::Unspecified) => String::new(),
         Ok(k) => k.as_str_name().to_owned(),
@@ -153,6 +155,7 @@ pub(super) async fn close_period(
     require(policy::is_district_admin(&p), "close appraisal periods")?;
     let id = uuid("period_id", &req.period_id)?;
     let key = RPCS.idempotency("ClosePeriod", &p, &req.request_id, &req)?;
+    let subscription = s.subscription.clone();
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
             let current = found(store::get(tx, id, true).await?, "period", &id.to_string())?;
@@ -167,7 +170,21 @@ pub(super) async fn close_period(
                     "a period closes only after its range ends",
                 ));
             }
-            let sequence = records::cursor(tx, false).await?.last_sequence;
+            let cursor = records::cursor(tx, false).await?;
+            let sub = consumer::snapshot(&subscription);
+            let position = period::FeedPosition {
+                applied: cursor.last_sequence,
+                last_event_time: cursor.last_event_time,
+                head: sub.head_sequence.max(cursor.last_sequence),
+                head_time: sub.head_time,
+                connected: sub.connected,
+                rebuilding: sub.rebuilding,
+            };
+            // Scores cannot freeze wrong: not while events of the period may be unapplied.
+            if let Err(lag) = period::feed_consumed_past(current.end_time, &position) {
+                return Err(AppraisalError::precondition("FEED_LAGGING", format!("periods/{id}"), lag));
+            }
+            let sequence = cursor.last_sequence;
             freeze(tx, &current).await?;
             Ok(convert::period(&store::close(tx, id, now, sequence).await?))
         })
@@ -237,7 +254,8 @@ pub(super) async fn get_annual_weight(
     s: &Appraisal,
     r: Request<pb::GetAnnualWeightRequest>,
 ) -> Result<pb::AnnualWeight, AppraisalError> {
-    let (_, req) = caller(r)?;
+    let (p, req) = caller(r)?;
+    require(policy::may_read_periods(&p), "read the annual assessment weight")?;
     let mut v = FieldViolations::new();
     period::year(&mut v, req.year);
     v.into_result()?;

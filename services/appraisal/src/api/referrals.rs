@@ -122,28 +122,31 @@ pub(super) async fn create_referral(
         v.check(!e.trail_hash.is_empty(), &format!("referral.evidence[{i}].trail_hash"), "is required");
     }
     v.into_result()?;
+    let street_id = policy::referring_street(&p)
+        .ok_or_else(|| policy::denied("refer non-performance (street leaders only)"))?
+        .to_owned();
     let key = RPCS.idempotency("CreateReferral", &p, &req.request_id, &req)?;
     let created_by = convert::actor_json(&p);
     key.run(&s.pool, move |tx| {
         Box::pin(async move {
-            // The calling street is the call's: only it may refer (谁呼谁评).
+            // The calling street is the call's: only it may refer (谁呼谁评). Another
+            // street's call answers exactly like a missing one.
             let street: Option<(String,)> = sqlx::query_as(
-                "SELECT street_id FROM call_records WHERE call_id = $1 AND case_id = $2 AND department_id = $3",
+                "SELECT street_id FROM call_records \
+                 WHERE call_id = $1 AND case_id = $2 AND department_id = $3 AND street_id = $4",
             )
             .bind(&call_id)
             .bind(&case_id)
             .bind(&department_id)
+            .bind(&street_id)
             .fetch_optional(&mut *tx)
             .await?;
             let Some((street_id,)) = street else {
-                if p.organization.kind == OrgKind::Street {
-                    return Err(AppraisalError::NotFound { resource: "call", id: call_id });
-                }
-                return Err(policy::denied("refer non-performance").into());
+                return Err(AppraisalError::NotFound { resource: "call", id: call_id });
             };
-            require(policy::may_refer(&p, &street_id), "refer non-performance on another street's calls")?;
             let mut evidence = Vec::new();
             let mut proves_kind = false;
+            let mut people_cited = BTreeSet::new();
             for e in &input.evidence {
                 let subject = format!("cases/{}/trail/{}", e.case_id, e.trail_sequence);
                 let Some(event) = records::event_at(tx, &e.case_id, e.trail_sequence).await? else {
@@ -156,8 +159,26 @@ pub(super) async fn create_referral(
                 if event.trail_hash != e.trail_hash {
                     return Err(AppraisalError::precondition("EVIDENCE_MISMATCH", subject, "the trail hash differs"));
                 }
+                let about = referral::Subject { case_id: &case_id, call_id: &call_id, department_id: &department_id };
+                if !about.covers(&event.case_id, &event.call_id, &event.department_id) {
+                    return Err(AppraisalError::precondition(
+                        "EVIDENCE_NOT_ABOUT_REFERRAL",
+                        subject,
+                        "the entry is not about the referred call and department",
+                    ));
+                }
+                if !event.person_id.is_empty() {
+                    people_cited.insert(event.person_id.clone());
+                }
                 proves_kind |= referral::proves(&kind, &event.event_type, event.amount);
                 evidence.push((e.case_id.clone(), e.trail_sequence, e.trail_hash.clone(), event.sequence));
+            }
+            if let Some(person) = referral::uncited_person(&input.person_ids, &people_cited) {
+                return Err(AppraisalError::precondition(
+                    "PERSON_NOT_IN_EVIDENCE",
+                    format!("people/{person}"),
+                    "no cited entry is about this person",
+                ));
             }
             if !proves_kind {
                 return Err(AppraisalError::precondition(

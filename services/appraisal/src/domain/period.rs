@@ -102,3 +102,81 @@ pub fn spans_year(start: DateTime<Utc>, end: DateTime<Utc>, year: i32) -> bool {
         Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0).single().zip(Utc.with_ymd_and_hms(year + 1, 1, 1, 0, 0, 0).single());
     year_bounds(year) == Some((start, end)) || utc == Some((start, end))
 }
+
+/// Where the feed consumer stood when a period was asked to close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPosition {
+    /// The stored cursor: the last event applied.
+    pub applied: i64,
+    /// The occurrence time of that event.
+    pub last_event_time: Option<DateTime<Utc>>,
+    /// Dispatch's head as last reported (0 before any message).
+    pub head: i64,
+    /// When that report arrived.
+    pub head_time: Option<DateTime<Utc>>,
+    /// Subscribed right now.
+    pub connected: bool,
+    /// A rebuild is replaying the feed (its commit may still change the figures).
+    pub rebuilding: bool,
+}
+
+/// Whether a period ending at `end` may be frozen (FEED_LAGGING otherwise, with the lag in
+/// words): only once the feed is consumed past the end. That is proven by an applied event
+/// that occurred at or after the end (the feed is in commit order, so everything before it
+/// is applied too), or, on a quiet feed, by a live subscription that has applied everything
+/// up to a head dispatch reported after the end. Never during a rebuild.
+pub fn feed_consumed_past(end: DateTime<Utc>, f: &FeedPosition) -> Result<(), String> {
+    let lag = (f.head - f.applied).max(0);
+    let settled = !f.rebuilding
+        && (f.last_event_time.is_some_and(|t| t >= end)
+            || (f.connected && lag == 0 && f.head_time.is_some_and(|t| t >= end)));
+    if settled {
+        return Ok(());
+    }
+    let last = f.last_event_time.map_or_else(|| "none".to_owned(), |t| t.to_rfc3339());
+    let why = if f.rebuilding {
+        "a rebuild of the scores is running"
+    } else if !f.connected {
+        "the feed subscription is disconnected"
+    } else {
+        "events up to the period end may still be in flight"
+    };
+    Err(format!(
+        "the feed is not consumed past the period end {}: {why}; applied up to sequence {} (last event {last}), \
+         dispatch's head {} as last reported, lag {lag} events",
+        end.to_rfc3339(),
+        f.applied,
+        f.head,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_period_freezes_only_once_the_feed_is_consumed_past_its_end() {
+        let end = Utc.with_ymd_and_hms(2019, 5, 31, 16, 0, 0).unwrap();
+        let before = end - chrono::TimeDelta::hours(1);
+        let after = end + chrono::TimeDelta::hours(1);
+        let quiet = FeedPosition {
+            applied: 7,
+            last_event_time: Some(before),
+            head: 7,
+            head_time: Some(after),
+            connected: true,
+            rebuilding: false,
+        };
+        assert!(feed_consumed_past(end, &quiet).is_ok());
+        let behind = FeedPosition { head: 9, ..quiet.clone() };
+        assert!(feed_consumed_past(end, &behind).unwrap_err().contains("lag 2 events"));
+        let stale = FeedPosition { head_time: Some(before), ..quiet.clone() };
+        assert!(feed_consumed_past(end, &stale).is_err());
+        let cut = FeedPosition { connected: false, ..quiet.clone() };
+        assert!(feed_consumed_past(end, &cut).unwrap_err().contains("disconnected"));
+        let past = FeedPosition { last_event_time: Some(end), connected: false, head: 30, ..quiet.clone() };
+        assert!(feed_consumed_past(end, &past).is_ok());
+        let rebuilding = FeedPosition { rebuilding: true, ..past };
+        assert!(feed_consumed_past(end, &rebuilding).is_err());
+    }
+}

@@ -50,12 +50,19 @@ pub fn score_scope(p: &Principal, street_id: &str) -> Result<ScoreScope, ApiErro
     }
 }
 
-/// Street leaders and dispatchers of `street_id` refer (线索移送) non-performance on their
-/// own calls (谁呼谁评: the calling street judges its calls).
-pub fn may_refer(p: &Principal, street_id: &str) -> bool {
-    p.organization.kind == OrgKind::Street
-        && p.organization.id == street_id
-        && p.has_any_role(&[Role::StreetLeader, Role::StreetDispatcher])
+/// The street whose leader the caller is: street leaders refer (线索移送) non-performance
+/// on their own street's calls (谁呼谁评: the calling street judges its calls). Referring
+/// people to discipline inspection is a leader's decision, not a dispatcher's.
+pub fn referring_street(p: &Principal) -> Option<&str> {
+    (p.organization.kind == OrgKind::Street && p.has_role(Role::StreetLeader)).then_some(p.organization.id.as_str())
+}
+
+/// Who reads periods (考核周期) and annual weights: the district, the appraised (every
+/// department and street: the rules they are scored by) and organisation/personnel (the
+/// annual assessment). Discipline inspection and services have no need.
+pub fn may_read_periods(p: &Principal) -> bool {
+    matches!(p.organization.kind, OrgKind::District | OrgKind::Street | OrgKind::Department)
+        || recipient_of(p) == Some(PERSONNEL)
 }
 
 /// The recipient kind a caller handles referrals for: discipline inspectors for discipline

@@ -16,6 +16,34 @@ pub fn proves(kind: &str, event_type: &str, shortfall: i64) -> bool {
     }
 }
 
+/// What a referral is about: evidence must be trail entries of this call of this case,
+/// for this department (an event of the call's department that names no call, such as a
+/// department-level one of the case, still counts).
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The referred case.
+    pub case_id: &'a str,
+    /// The referred call.
+    pub call_id: &'a str,
+    /// The department it was addressed to.
+    pub department_id: &'a str,
+}
+
+impl Subject<'_> {
+    /// Whether an event of `case_id`, `call_id` and `department_id` is about this referral.
+    pub fn covers(&self, case_id: &str, call_id: &str, department_id: &str) -> bool {
+        case_id == self.case_id
+            && department_id == self.department_id
+            && (call_id.is_empty() || call_id == self.call_id)
+    }
+}
+
+/// The first referred person no cited entry is about: every person named must be the
+/// subject of evidence (a person cannot be referred on a colleague's absence).
+pub fn uncited_person<'a>(person_ids: &'a [String], cited: &std::collections::BTreeSet<String>) -> Option<&'a str> {
+    person_ids.iter().find(|p| !cited.contains(*p)).map(String::as_str)
+}
+
 /// The incident kind an event records for suggestions, if any.
 pub fn incident_kind(event_type: &str, shortfall: i64) -> Option<&'static str> {
     ["REFERRAL_KIND_ABSENT", "REFERRAL_KIND_LATE", "REFERRAL_KIND_INACTIVE"]
@@ -48,5 +76,17 @@ mod tests {
         assert_eq!(overall(["HANDLED", "RECEIVED"]), "RECEIVED");
         assert_eq!(overall(["HANDLED", "HANDLED"]), "HANDLED");
         assert_eq!(overall(["SENT"]), "SENT");
+    }
+
+    #[test]
+    fn evidence_must_be_about_the_referred_call_and_people() {
+        let about = Subject { case_id: "c", call_id: "k", department_id: "guihua" };
+        assert!(about.covers("c", "k", "guihua"));
+        assert!(!about.covers("d", "k", "guihua"));
+        assert!(!about.covers("c", "k2", "guihua"));
+        assert!(!about.covers("c", "k", "gongan"));
+        let cited = ["p1".to_owned()].into_iter().collect();
+        assert_eq!(uncited_person(&["p1".into(), "p2".into()], &cited), Some("p2"));
+        assert_eq!(uncited_person(&["p1".into()], &cited), None);
     }
 }

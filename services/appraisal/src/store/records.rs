@@ -39,15 +39,51 @@ pub async fn advance(conn: &mut PgConnection, sequence: i64, event_time: Option<
     Ok(())
 }
 
-/// Empties every table the feed builds and resets the cursor to 0 (a rebuild). DELETE
-/// rather than TRUNCATE: readers keep seeing the old rows until the rebuild commits.
-pub async fn reset(conn: &mut PgConnection) -> sqlx::Result<()> {
-    for table in ["consumed_events", "call_records", "task_records", "rating_records", "rating_history", "incidents"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *conn).await?;
+/// Every table the feed builds, the cursor last.
+const DERIVED: [&str; 7] =
+    ["consumed_events", "call_records", "task_records", "rating_records", "rating_history", "incidents", "feed_cursor"];
+
+/// The schema the derived tables live in (read before [`shadow`] hides them).
+pub async fn schema(conn: &mut PgConnection) -> sqlx::Result<String> {
+    let (schema,): (String,) = sqlx::query_as("SELECT current_schema()::text").fetch_one(conn).await?;
+    Ok(schema)
+}
+
+/// Creates empty temporary copies of every derived table, the cursor at 0, dropped at
+/// commit. Temporary tables come first in name resolution, so every statement this
+/// connection prepares afterwards (the whole of [`crate::consumer::apply`]) reads and writes
+/// the copies while the live consumer keeps working on the real ones: a rebuild replays
+/// into them without holding the live cursor.
+pub async fn shadow(conn: &mut PgConnection, schema: &str) -> sqlx::Result<()> {
+    for table in DERIVED {
+        let sql = format!("CREATE TEMPORARY TABLE {table} (LIKE \"{schema}\".{table} INCLUDING ALL) ON COMMIT DROP");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
     }
-    sqlx::query("UPDATE feed_cursor SET last_sequence = 0, last_event_time = NULL, last_apply_time = NULL")
-        .execute(conn)
-        .await?;
+    sqlx::raw_sql("INSERT INTO pg_temp.feed_cursor (id, last_sequence) VALUES (true, 0)").execute(conn).await?;
+    Ok(())
+}
+
+/// The live cursor (in `schema`, past the shadow copies), locked until the transaction ends.
+pub async fn lock_live_cursor(conn: &mut PgConnection, schema: &str) -> sqlx::Result<i64> {
+    let sql = format!("SELECT last_sequence FROM \"{schema}\".feed_cursor FOR UPDATE");
+    let (sequence,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(conn).await?;
+    Ok(sequence)
+}
+
+/// Replaces every derived table in `schema` by its shadow copy, cursor included. DELETE
+/// rather than TRUNCATE: readers keep seeing the old rows until the rebuild commits.
+pub async fn swap_in_shadow(conn: &mut PgConnection, schema: &str) -> sqlx::Result<()> {
+    for table in DERIVED {
+        let sql = if table == "feed_cursor" {
+            format!(
+                "UPDATE \"{schema}\".feed_cursor SET (last_sequence, last_event_time, last_apply_time) = \
+                 (SELECT last_sequence, last_event_time, last_apply_time FROM pg_temp.feed_cursor)"
+            )
+        } else {
+            format!("DELETE FROM \"{schema}\".{table}; INSERT INTO \"{schema}\".{table} SELECT * FROM pg_temp.{table}")
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -233,3 +233,39 @@ async fn bad_input_is_invalid_argument_with_fields_and_no_write() {
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn periods_and_annual_weights_are_read_by_the_appraised_and_the_district_only() {
+    let w = World::spawn(false).await;
+    let period = w.may_period().await;
+    let personnel = minhu_grpc::Principal::new(
+        "personnel",
+        [minhu_grpc::Role::PersonnelOfficer],
+        minhu_grpc::Organization::new(minhu_grpc::OrgKind::OrganizationPersonnel, "zuzhibu"),
+    );
+    let readers = [
+        tokens::district_operator(),
+        tokens::street_leader(STREET),
+        tokens::street_dispatcher(OTHER_STREET),
+        tokens::department_dispatcher("gongan"),
+        personnel,
+    ];
+    for p in &readers {
+        let c = w.appraisal(p);
+        let got = c.clone().get_period(apb::GetPeriodRequest { period_id: period.id.clone() }).await.unwrap();
+        assert_eq!(got.into_inner().id, period.id);
+        let listed = c.clone().list_periods(apb::ListPeriodsRequest::default()).await.unwrap().into_inner();
+        assert_eq!(listed.total_size, 1);
+        c.clone().get_annual_weight(apb::GetAnnualWeightRequest { year: 2019 }).await.unwrap();
+    }
+    // Discipline inspection reads the referrals sent to it, not the appraisal's settings.
+    for p in [tokens::discipline_inspector()] {
+        let c = w.appraisal(&p);
+        let e = c.clone().get_period(apb::GetPeriodRequest { period_id: period.id.clone() }).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{p:?}");
+        let e = c.clone().list_periods(apb::ListPeriodsRequest::default()).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{p:?}");
+        let e = c.clone().get_annual_weight(apb::GetAnnualWeightRequest { year: 2019 }).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{p:?}");
+    }
+}

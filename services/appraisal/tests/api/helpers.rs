@@ -39,13 +39,18 @@ impl World {
     /// a manual clock at [`month_start`] — the script fires escalations itself, at the times
     /// it chooses; appraisal consumes the feed unless `consume` is false.
     pub async fn spawn(consume: bool) -> Self {
+        Self::spawn_with(consume, |b| b).await
+    }
+
+    /// As [`World::spawn`], with more settings of the suite.
+    pub async fn spawn_with(
+        consume: bool,
+        adjust: impl FnOnce(minhu_harness::SuiteBuilder) -> minhu_harness::SuiteBuilder,
+    ) -> Self {
         let clock = ManualClock::new(month_start());
-        let suite = minhu_harness::Suite::builder()
-            .clock(clock.clone())
-            .consume(consume)
-            .feed_poll(Duration::from_millis(100))
-            .start()
-            .await;
+        let builder =
+            minhu_harness::Suite::builder().clock(clock.clone()).consume(consume).feed_poll(Duration::from_millis(100));
+        let suite = adjust(builder).start().await;
         Self {
             dispatch_pool: suite.dispatch_pool().clone(),
             pool: suite.appraisal_pool().clone(),
@@ -108,6 +113,30 @@ impl World {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("appraisal did not catch up with the feed head {head}");
+    }
+
+    pub async fn feed_status(&self) -> apb::FeedStatus {
+        self.admin().get_feed_status(apb::GetFeedStatusRequest {}).await.unwrap().into_inner()
+    }
+
+    /// Polls the feed status until `done` holds (every 20 ms, up to `within`); returns how
+    /// long it took.
+    pub async fn feed_status_until(
+        &self,
+        within: Duration,
+        done: impl Fn(&apb::FeedStatus) -> bool,
+    ) -> Result<Duration, apb::FeedStatus> {
+        let start = std::time::Instant::now();
+        loop {
+            let status = self.feed_status().await;
+            if done(&status) {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > within {
+                return Err(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn sign_overdue(&self, call_id: &str) {
@@ -499,6 +528,14 @@ pub async fn run_case(w: &World, scripts: &[Script]) -> CaseRun {
     CaseRun { case_id: case.id, calls }
 }
 
+/// A point ~70 m from the previous one (a 4 × 4 grid around `p`): dispatch joins appeals
+/// of one category within 50 m into one cluster, and each scripted case must stand alone.
+fn spread(p: (f64, f64)) -> (f64, f64) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 16;
+    (p.0 + f64::from(n % 4) * 0.00065, p.1 + f64::from(n / 4) * 0.00075)
+}
+
 pub fn intake() -> pb::CreateCaseRequest {
     pb::CreateCaseRequest {
         case: Some(pb::Case {
@@ -507,7 +544,7 @@ pub fn intake() -> pb::CreateCaseRequest {
             title: "海运宿舍水泵房被违规占用".into(),
             description: "水泵房被改成商铺，墙体被打通，产权不清".into(),
             place: Some(pb::Place {
-                address: "中南路街海运宿舍3栋水泵房".into(), location: point(PUMP_ROOM)
+                address: "中南路街海运宿舍3栋水泵房".into(), location: point(spread(PUMP_ROOM))
             }),
             urgency: pb::Urgency::Normal as i32,
             reporter: Some(pb::Reporter {

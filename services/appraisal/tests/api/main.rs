@@ -4,6 +4,8 @@
 // Helpers are `pub` for the sibling modules of this one test crate.
 #![allow(unreachable_pub)]
 mod admin;
+mod feed;
 mod helpers;
 mod month;
+mod proxy;
 mod referrals;

@@ -98,13 +98,13 @@ async fn referrals_need_matching_evidence_reach_only_their_recipients_and_move_t
     assert_eq!(reasons(&e), ["EVIDENCE_UNKNOWN"]);
     let e = leader.clone().create_referral(referral(vec![quoted.clone()], apb::ReferralKind::Late)).await.unwrap_err();
     assert_eq!(reasons(&e), ["EVIDENCE_NOT_MATCHING_KIND"]);
-    // Another street may not refer this street's call.
+    // Another street may not refer this street's call: to it the call does not exist.
     let e = w
         .appraisal(&tokens::street_leader(OTHER_STREET))
         .create_referral(referral(vec![quoted.clone()], apb::ReferralKind::Absent))
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(e.code(), Code::NotFound);
     let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM referrals").fetch_one(&w.pool).await.unwrap();
     assert_eq!(n, 0);
 
@@ -243,4 +243,128 @@ async fn referrals_need_matching_evidence_reach_only_their_recipients_and_move_t
         .unwrap()
         .into_inner();
     assert_eq!(again.total_size, 1);
+}
+
+/// The guihua absence of case C as the street would cite it, and the request referring it.
+struct Fixture {
+    cases: Vec<CaseRun>,
+    absent_c: apb::EvidenceRef,
+    absent_d: apb::EvidenceRef,
+    gongan_late_c: apb::EvidenceRef,
+}
+
+async fn fixture(w: &World) -> Fixture {
+    let period = w.may_period().await;
+    let cases = scripted_month(w).await;
+    w.caught_up().await;
+    let suggested = |kind: apb::ReferralKind, department: &str| {
+        let request = apb::ListSuggestedReferralsRequest {
+            period_id: period.id.clone(),
+            kind: kind as i32,
+            min_occurrences: 1,
+            department_id: department.into(),
+            ..Default::default()
+        };
+        async move { w.admin().list_suggested_referrals(request).await.unwrap().into_inner().suggestions }
+    };
+    let absent = suggested(apb::ReferralKind::Absent, "guihua").await;
+    let late = suggested(apb::ReferralKind::Late, "gongan").await;
+    let find = |s: &[apb::SuggestedReferral], case: &CaseRun| {
+        let mut e = s.iter().flat_map(|s| s.evidence.iter()).find(|e| e.case_id == case.case_id).unwrap().clone();
+        e.event_sequence = 0;
+        e
+    };
+    Fixture {
+        absent_c: find(&absent, &cases[2]),
+        absent_d: find(&absent, &cases[3]),
+        gongan_late_c: find(&late, &cases[2]),
+        cases,
+    }
+}
+
+fn refer(
+    case: &CaseRun,
+    department: &str,
+    kind: apb::ReferralKind,
+    evidence: Vec<apb::EvidenceRef>,
+) -> apb::CreateReferralRequest {
+    apb::CreateReferralRequest {
+        referral: Some(apb::Referral {
+            case_id: case.case_id.clone(),
+            call_id: case.calls[department].clone(),
+            department_id: department.into(),
+            person_ids: vec![officer(department)],
+            kind: kind as i32,
+            facts: "规划分局人员不到位".into(),
+            evidence,
+            recipients: vec![recipient(common::OrganizationKind::DisciplineInspection)],
+            ..Default::default()
+        }),
+        request_id: request_id(),
+    }
+}
+
+#[tokio::test]
+async fn referral_evidence_must_be_about_the_referred_call_department_and_people() {
+    let w = World::spawn(true).await;
+    let f = fixture(&w).await;
+    let case_c = &f.cases[2];
+    let leader = w.appraisal(&tokens::street_leader(STREET));
+
+    // guihua's absence in case D cited against case C's guihua call.
+    let e = leader
+        .clone()
+        .create_referral(refer(case_c, "guihua", apb::ReferralKind::Absent, vec![f.absent_d.clone()]))
+        .await
+        .unwrap_err();
+    assert_eq!(reasons(&e), ["EVIDENCE_NOT_ABOUT_REFERRAL"]);
+    // gongan's late signing in case C cited against guihua's call in the same case.
+    let e = leader
+        .clone()
+        .create_referral(refer(case_c, "guihua", apb::ReferralKind::Late, vec![f.gongan_late_c.clone()]))
+        .await
+        .unwrap_err();
+    assert_eq!(reasons(&e), ["EVIDENCE_NOT_ABOUT_REFERRAL"]);
+    // The right entry, but naming a person it is not about.
+    let mut other_person = refer(case_c, "guihua", apb::ReferralKind::Absent, vec![f.absent_c.clone()]);
+    other_person.referral.as_mut().unwrap().person_ids = vec![officer("guihua"), officer("gongan")];
+    let e = leader.clone().create_referral(other_person).await.unwrap_err();
+    assert_eq!(reasons(&e), ["PERSON_NOT_IN_EVIDENCE"]);
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM referrals").fetch_one(&w.pool).await.unwrap();
+    assert_eq!(n, 0, "a refused referral writes nothing");
+
+    let created = leader
+        .clone()
+        .create_referral(refer(case_c, "guihua", apb::ReferralKind::Absent, vec![f.absent_c.clone()]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.person_ids, [officer("guihua")]);
+}
+
+#[tokio::test]
+async fn only_a_leader_of_the_calling_street_refers_and_a_foreign_call_answers_like_a_missing_one() {
+    let w = World::spawn(true).await;
+    let f = fixture(&w).await;
+    let case_c = &f.cases[2];
+    let request = || refer(case_c, "guihua", apb::ReferralKind::Absent, vec![f.absent_c.clone()]);
+
+    // The contract says leaders: the street's own dispatcher is refused.
+    let e = w.appraisal(&tokens::street_dispatcher(STREET)).create_referral(request()).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    // Another street's leader: the call exists, but answers exactly as a missing one.
+    let other = w.appraisal(&tokens::street_leader(OTHER_STREET));
+    let foreign = other.clone().create_referral(request()).await.unwrap_err();
+    let mut missing_request = request();
+    missing_request.referral.as_mut().unwrap().call_id = uuid::Uuid::now_v7().to_string();
+    let missing_id = missing_request.referral.as_ref().unwrap().call_id.clone();
+    let missing = other.clone().create_referral(missing_request).await.unwrap_err();
+    assert_eq!(foreign.code(), Code::NotFound, "{foreign:?}");
+    assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
+    let call_id = &case_c.calls["guihua"];
+    assert_eq!(foreign.message().replace(call_id.as_str(), "<id>"), missing.message().replace(&missing_id, "<id>"));
+    assert_eq!(foreign.details().len(), missing.details().len());
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM referrals").fetch_one(&w.pool).await.unwrap();
+    assert_eq!(n, 0);
 }
