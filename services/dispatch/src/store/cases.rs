@@ -36,7 +36,8 @@ impl CaseRow {
     }
 }
 
-fn search_text(c: &Case) -> String {
+/// What the free-text filter searches (stored as `search_text`).
+pub fn search_text(c: &Case) -> String {
     format!("{} {} {} {}", c.title, c.description, c.place.address, c.category).to_lowercase()
 }
 
@@ -342,6 +343,26 @@ pub struct CaseQuery {
     pub overdue_only: bool,
     /// Free text.
     pub query: String,
+    /// `CALLBACK_OUTCOME_*` names; empty: any.
+    pub callback_outcomes: Vec<String>,
+}
+
+impl CaseQuery {
+    /// Whether a case (with its live calls' departments) passes the filters, in memory:
+    /// the same conditions as [`filtered`] builds in SQL, except `states`, which the
+    /// watch streams match against each event instead. The watch hub filters with it so
+    /// that watchers cost no queries.
+    pub fn matches_except_states(&self, c: &Case, departments: &[String]) -> bool {
+        (self.street_id.is_empty() || c.street_id == self.street_id)
+            && (self.department_id.is_empty() || departments.contains(&self.department_id))
+            && c.category.starts_with(&self.category)
+            && (self.channel.is_empty() || c.channel == self.channel)
+            && (self.urgency.is_empty() || c.urgency.as_str() == self.urgency)
+            && self.created_from.is_none_or(|from| c.create_time >= from)
+            && self.created_to.is_none_or(|to| c.create_time < to)
+            && (!self.overdue_only || c.overdue)
+            && (self.query.trim().is_empty() || search_text(c).contains(&self.query.trim().to_lowercase()))
+    }
 }
 
 fn filtered(select: &str, scope: &Scope, f: &CaseQuery) -> QueryBuilder<Postgres> {
@@ -376,6 +397,12 @@ fn filtered(select: &str, scope: &Scope, f: &CaseQuery) -> QueryBuilder<Postgres
     }
     if f.overdue_only {
         q.push(" AND c.overdue");
+    }
+    if !f.callback_outcomes.is_empty() {
+        // Cases stored before the callback rule carry no outcome: nothing recorded, PENDING.
+        q.push(" AND COALESCE(c.doc->>'callback_outcome', 'CALLBACK_OUTCOME_PENDING') = ANY(")
+            .push_bind(f.callback_outcomes.clone())
+            .push(")");
     }
     if !f.query.trim().is_empty() {
         q.push(" AND strpos(c.search_text, ").push_bind(f.query.trim().to_lowercase()).push(") > 0");
