@@ -6,8 +6,8 @@
 mod attachments;
 mod callbacks;
 mod calls;
-mod clusters;
 mod catalogue;
+mod clusters;
 mod corrections;
 mod deadlines;
 mod escalations;
