@@ -470,9 +470,17 @@ impl TestApp {
         (case_id, rectifications)
     }
 
-    /// A new case at the pump room, triaged to start the call procedure.
+    /// A new case at the pump room, triaged to start the call procedure. Each further one of
+    /// a test lies 60 m further north: at one place it would be a repeat (重复诉求), and
+    /// departments are called for a cluster's lead only.
     pub async fn triaged_case(&self) -> pb::Case {
-        let case = self.street().create_case(intake(&request_id())).await.unwrap().into_inner();
+        static PLACES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let k = PLACES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 8;
+        let mut request = intake(&request_id());
+        if let Some(l) = request.case.as_mut().and_then(|c| c.place.as_mut()).and_then(|p| p.location.as_mut()) {
+            l.latitude += k as f64 * 0.00055;
+        }
+        let case = self.street().create_case(request).await.unwrap().into_inner();
         self.street()
             .triage_case(pb::TriageCaseRequest {
                 case_id: case.id.clone(),
