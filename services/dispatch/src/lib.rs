@@ -40,6 +40,7 @@ use minhu_store::DatabaseConfig;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+pub use api::WatchMeter;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use domain::deadlines::DeadlinePolicy;
 
@@ -97,11 +98,43 @@ pub struct FeedConfig {
     /// Streams re-read the outbox this often even without a notification (the fallback
     /// when LISTEN/NOTIFY is down).
     pub poll: Duration,
+    /// Open WatchCase/WatchCases streams one caller (token subject) may hold.
+    pub max_watches_per_subject: usize,
+    /// Open watch streams this replica serves at once.
+    pub max_watches_per_replica: usize,
+    /// How long a watch's resume token is served.
+    pub resume_window: Duration,
+    /// Event batches the watch hub keeps for a subscriber that reads slowly; one that
+    /// falls further behind is ended (RESOURCE_EXHAUSTED) and resumes with its token.
+    pub watch_buffer: usize,
 }
 
 impl Default for FeedConfig {
     fn default() -> Self {
-        Self { heartbeat: Duration::from_secs(15), poll: Duration::from_secs(1) }
+        Self {
+            heartbeat: Duration::from_secs(15),
+            poll: Duration::from_secs(1),
+            max_watches_per_subject: 8,
+            max_watches_per_replica: 10_000,
+            resume_window: Duration::from_secs(24 * 3600),
+            watch_buffer: 1024,
+        }
+    }
+}
+
+impl FeedConfig {
+    /// The defaults, with `MINHU_DISPATCH_WATCH_MAX_PER_SUBJECT`,
+    /// `MINHU_DISPATCH_WATCH_MAX_PER_REPLICA` and `MINHU_DISPATCH_WATCH_RESUME_WINDOW_MINUTES`
+    /// from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let window = parsed("MINHU_DISPATCH_WATCH_RESUME_WINDOW_MINUTES", d.resume_window.as_secs() / 60)?;
+        Ok(Self {
+            max_watches_per_subject: parsed("MINHU_DISPATCH_WATCH_MAX_PER_SUBJECT", d.max_watches_per_subject)?,
+            max_watches_per_replica: parsed("MINHU_DISPATCH_WATCH_MAX_PER_REPLICA", d.max_watches_per_replica)?,
+            resume_window: Duration::from_secs(window * 60),
+            ..d
+        })
     }
 }
 
@@ -278,7 +311,7 @@ impl Config {
             reporter_key,
             deadlines,
             attachments,
-            feed: FeedConfig::default(),
+            feed: FeedConfig::from_env()?,
             clock: Arc::new(SystemClock),
         })
     }

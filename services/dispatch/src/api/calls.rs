@@ -135,6 +135,7 @@ pub(super) async fn start_call(
             let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "call departments")?;
+            crate::domain::repeats::may_call(case_id, row.lead_case_id)?;
             let next = state::start_call(row.case.state)?;
             let existing = calls::of_case(tx, case_id).await?;
             let actor = convert::actor(&p);

@@ -37,13 +37,46 @@ pub(super) async fn case_pb(
     row: &CaseRow,
     audience: &Audience,
 ) -> Result<pb::Case, DispatchError> {
+    let parts = CaseParts::read(conn, row.case.id).await?;
+    case_pb_of(cipher, p, row, audience, &parts)
+}
+
+/// What a case's message shows besides its row and audience. Read once, it can be
+/// presented to any number of callers without the database (the watch hub does).
+#[derive(Debug, Clone)]
+pub(super) struct CaseParts {
+    related: Vec<Uuid>,
+    files: Vec<crate::domain::model::Attachment>,
+    consultations: Vec<crate::domain::model::Consultation>,
+    callbacks: Vec<crate::domain::model::Callback>,
+}
+
+impl CaseParts {
+    /// Reads the parts of case `id`; four statements.
+    pub(super) async fn read(conn: &mut PgConnection, id: Uuid) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            related: cases::related(conn, id).await?,
+            files: attachments::intake_files(conn, id).await?,
+            consultations: tasks::consultations(conn, id).await?,
+            callbacks: closing::callbacks(conn, id).await?,
+        })
+    }
+}
+
+/// The case as `p` may see it, from what was read already (no I/O).
+pub(super) fn case_pb_of(
+    cipher: &ReporterCipher,
+    p: &Principal,
+    row: &CaseRow,
+    audience: &Audience,
+    parts: &CaseParts,
+) -> Result<pb::Case, DispatchError> {
     let c = &row.case;
     let reporter = cipher.open(c.id, &row.reporter_sealed).map_err(DispatchError::internal)?;
     let (shown, masked) = privacy::present(&reporter, access::reporter_view(p, audience));
-    let related = cases::related(conn, c.id).await?;
-    let files = attachments::intake_files(conn, c.id).await?;
-    let consultations = tasks::consultations(conn, c.id).await?;
-    let callbacks = closing::callbacks(conn, c.id).await?;
+    let CaseParts { related, files, consultations, callbacks } = parts;
+    // A repeat names its lead first: the case it was clustered with at intake.
+    let related: Vec<Uuid> = row.lead_case_id.into_iter().chain(related.iter().copied()).collect();
     Ok(pb::Case {
         id: c.id.to_string(),
         street_id: c.street_id.clone(),
@@ -76,6 +109,8 @@ pub(super) async fn case_pb(
         update_time: ts(c.update_time),
         close_time: c.close_time.and_then(ts),
         close_summary: c.close_summary.clone(),
+        lead_case_id: row.lead_case_id.map(|l| l.to_string()).unwrap_or_default(),
+        cluster_size: if row.lead_case_id.is_some() { 0 } else { row.cluster_size },
         callback_outcome: code(pb::CallbackOutcome::from_str_name(c.callback_outcome.as_str())),
         catalogue_version: c.catalogue.as_ref().map_or(0, |r| r.version),
         matter_class: c.catalogue.as_ref().map_or(0, |r| code(pb::MatterClass::from_str_name(r.matter_class.as_str()))),
@@ -217,13 +252,25 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 }
                 files.push(file);
             }
+            // A repeat (重复诉求) joins the cluster of the nearest lead: an indexed box
+            // look-up and one update, however many cases the street and category hold.
             let mut related = Vec::new();
+            let mut lead = None;
             if let Some(here) = case.place.location {
-                let candidates =
-                    cases::repeat_candidates(tx, &case.street_id, &case.category, repeats::since(now)).await?;
-                for other in repeats::of(case.id, here, candidates) {
-                    cases::link(tx, case.id, other, now).await?;
-                    related.push(other.to_string());
+                cases::lock_cells(tx, &repeats::cells(&case.street_id, &case.category, here)).await?;
+                let candidates = cases::lead_candidates(
+                    tx,
+                    &case.street_id,
+                    &case.category,
+                    here,
+                    repeats::bbox(here),
+                    repeats::since(now),
+                )
+                .await?;
+                lead = repeats::lead(case.id, here, candidates);
+                if let Some(lead) = lead {
+                    cases::join_cluster(tx, case.id, lead).await?;
+                    related.push(lead.to_string());
                 }
             }
             let payload = Payload::CaseCreated(pb::CaseCreated {
@@ -233,10 +280,12 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 community_id: case.community_id.clone(),
                 grid_id: case.grid_id.clone(),
                 related_case_ids: related.clone(),
+                lead_case_id: lead.map(|l| l.to_string()).unwrap_or_default(),
             });
             let mut after = serde_json::to_value(&case).unwrap_or_default();
             after["reporter_digest"] = json!(d.cipher.digest(&reporter));
             after["related_case_ids"] = json!(related);
+            after["lead_case_id"] = json!(lead);
             let entry = Entry {
                 event_type: EventKind::CaseCreated,
                 call_id: None,
@@ -441,11 +490,19 @@ pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>)
             require_street(&p, &row.case, "triage its cases")?;
             let before = json!({"state": row.case.state, "triage": row.case.triage});
             row.case.state = state::triage(row.case.state, decision)?;
+            let mut joined = None;
             if let Some(other) = duplicate_of {
-                if cases::get(tx, other, false).await?.is_none() {
+                let Some(target) = cases::get(tx, other, false).await? else {
                     return Err(DispatchError::field("duplicate_of_case_id", "is not a known case"));
-                }
+                };
                 cases::link(tx, id, other, now).await?;
+                // A duplicate that leads no repeats of its own joins the other case's
+                // cluster (重复诉求), so one lead is called, rated and scored.
+                let lead = target.lead_case_id.unwrap_or(other);
+                if row.lead_case_id.is_none() && row.cluster_size == 1 && lead != id {
+                    cases::join_cluster(tx, id, lead).await?;
+                    joined = Some(lead);
+                }
             }
             let actor = convert::actor(&p);
             let is_decline = decision == TriageDecision::Decline;
@@ -465,7 +522,10 @@ pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>)
                 decline_reason: if is_decline { decline as i32 } else { 0 },
                 duplicate_of_case_id: duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
             });
-            let after = json!({"state": row.case.state, "triage": row.case.triage});
+            let mut after = json!({"state": row.case.state, "triage": row.case.triage});
+            if let Some(lead) = joined {
+                after["lead_case_id"] = json!(lead);
+            }
             let entry = Entry {
                 event_type: EventKind::CaseTriaged,
                 call_id: None,

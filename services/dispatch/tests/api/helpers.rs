@@ -28,6 +28,8 @@ pub struct TestApp {
     /// Dispatch's deadline index, in this test's own Redis namespace.
     pub deadlines: Deadlines,
     pub redis: TestRedis,
+    /// The watch hub's database meter.
+    pub watch_meter: minhu_dispatch::WatchMeter,
     channel: Channel,
     _roster_db: TestDatabase,
     _db: TestDatabase,
@@ -194,6 +196,7 @@ impl TestApp {
         let addr = app.local_addr();
         let pool = app.pool().clone();
         let (engine, deadlines) = (app.deadline_engine().clone(), app.deadlines().clone());
+        let watch_meter = app.state().watch_meter();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -205,6 +208,7 @@ impl TestApp {
             engine,
             deadlines,
             redis,
+            watch_meter,
             channel,
             _roster_db: roster_db,
             _db: db,
@@ -225,6 +229,12 @@ impl TestApp {
 
     pub fn client(&self, principal: &Principal) -> Client {
         DispatchServiceClient::with_interceptor(self.channel.clone(), tokens::bearer(principal))
+            .max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// A client presenting `token` as it is (short-lived tokens, for expiry).
+    pub fn client_with_token(&self, token: &str) -> Client {
+        DispatchServiceClient::with_interceptor(self.channel.clone(), BearerToken::new(token))
             .max_decoding_message_size(64 * 1024 * 1024)
     }
 

@@ -7,6 +7,7 @@ mod attachments;
 mod calendar;
 mod callbacks;
 mod calls;
+mod clusters;
 mod catalogue;
 mod corrections;
 mod deadlines;
