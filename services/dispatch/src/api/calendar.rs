@@ -140,10 +140,12 @@ pub(super) async fn list_calendar_days(
     let (_, req) = caller(r)?;
     let (from, to) = match req.year {
         0 => (NaiveDate::MIN, NaiveDate::MAX),
-        y => match (NaiveDate::from_ymd_opt(y, 1, 1), NaiveDate::from_ymd_opt(y + 1, 1, 1)) {
-            (Some(from), Some(to)) if y > 0 => (from, to),
-            _ => return Err(DispatchError::field("year", "is not a year")),
-        },
+        y => {
+            match (NaiveDate::from_ymd_opt(y, 1, 1), y.checked_add(1).and_then(|n| NaiveDate::from_ymd_opt(n, 1, 1))) {
+                (Some(from), Some(to)) if y > 0 => (from, to),
+                _ => return Err(DispatchError::field("year", "is not a year")),
+            }
+        }
     };
     let page = RPCS.page::<NaiveDate>(req.page_size, &req.page_token, &["calendar", &req.year.to_string()])?;
     let from = page.after.and_then(|d| d.succ_opt()).unwrap_or(from).max(from);
