@@ -53,8 +53,9 @@ async fn shown(conn: &mut PgConnection, from: NaiveDate, to: NaiveDate) -> Resul
 }
 
 fn span(days: &[NaiveDate]) -> (NaiveDate, NaiveDate) {
-    let from = days.iter().min().copied().unwrap_or(NaiveDate::MIN);
-    let to = days.iter().max().and_then(|d| d.succ_opt()).unwrap_or(NaiveDate::MAX);
+    let (first, last) = store::ever();
+    let from = days.iter().min().copied().unwrap_or(first);
+    let to = days.iter().max().and_then(|d| d.succ_opt()).unwrap_or(last);
     (from, to)
 }
 
@@ -139,10 +140,10 @@ pub(super) async fn list_calendar_days(
 ) -> Result<pb::ListCalendarDaysResponse, DispatchError> {
     let (_, req) = caller(r)?;
     let (from, to) = match req.year {
-        0 => (NaiveDate::MIN, NaiveDate::MAX),
+        0 => store::ever(),
         y => {
             match (NaiveDate::from_ymd_opt(y, 1, 1), y.checked_add(1).and_then(|n| NaiveDate::from_ymd_opt(n, 1, 1))) {
-                (Some(from), Some(to)) if y > 0 => (from, to),
+                (Some(from), Some(to)) if (1..9999).contains(&y) => (from, to),
                 _ => return Err(DispatchError::field("year", "is not a year")),
             }
         }

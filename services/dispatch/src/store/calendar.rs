@@ -35,7 +35,15 @@ fn day(row: Row) -> Option<(CalendarDay, String, DateTime<Utc>)> {
 
 /// Every stored day (a few dozen a year: the calendar is read whole).
 pub async fn all(conn: &mut PgConnection) -> Result<Vec<CalendarDay>, sqlx::Error> {
-    Ok(between(conn, NaiveDate::MIN, NaiveDate::MAX).await?.into_iter().map(|d| d.0).collect())
+    let rows: Vec<Row> = sqlx::query_as("SELECT day, kind, name, source, updated_at FROM calendar_days ORDER BY day")
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(day).map(|d| d.0).collect())
+}
+
+/// The widest range of dates Postgres and chrono both represent, for "every day".
+pub fn ever() -> (NaiveDate, NaiveDate) {
+    (NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(), NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default())
 }
 
 /// The stored days in `[from, to)`, by date, with their source and last change.
