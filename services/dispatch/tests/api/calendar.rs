@@ -79,11 +79,7 @@ async fn an_imported_ics_year_and_a_day_set_through_the_api_move_the_due_date() 
     assert_eq!(dates, ["2027-01-01", "2027-01-02", "2027-01-03"]);
     assert!(imported.days.iter().all(|d| d.source == "ICS" && d.name == "元旦"));
 
-    // Thursday 31 December 2026, 10:00: 1–3 January off, then Mon 4 to Fri 8.
-    app.clock.set(at("2026-12-31T10:00:00+08:00"));
-    assert_eq!(default_due(&app).await, at("2027-01-08T17:30:00+08:00"));
-
-    // The district gives Monday 4 January off as well: the next rectification is due a day later.
+    // The district gives Monday 4 January off as well.
     let e = admin
         .clone()
         .set_calendar_days(pb::SetCalendarDaysRequest {
@@ -108,6 +104,9 @@ async fn an_imported_ics_year_and_a_day_set_through_the_api_move_the_due_date() 
         .unwrap()
         .into_inner();
     assert_eq!(set.days[0].source, "API");
+    // Thursday 31 December 2026, 10:00: 1–3 January off (ICS), 4 January off (API), then Tue 5
+    // to Mon 11. Either day missing would give Friday 8; both missing Thursday 7.
+    app.clock.set(at("2026-12-31T10:00:00+08:00"));
     assert_eq!(default_due(&app).await, at("2027-01-11T17:30:00+08:00"));
 
     // REGULAR removes the stored day again.
