@@ -388,10 +388,12 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let calendar = WorkCalendar::new(&config.deadlines.calendar)?;
         let pool = minhu_store::connect_and_migrate(&config.database, &[&minhu_deadlines::MIGRATOR, &MIGRATOR]).await?;
-        // 派单目录: intake needs a current version; the first start publishes the seed.
+        // 派单目录: intake needs a current version; the first start publishes the seed. The
+        // 2026 holidays (工作日历) are stored likewise, never over a day the district set.
         {
             let mut conn = pool.acquire().await.map_err(minhu_store::StoreError::from)?;
             store::catalogue::seed(&mut conn, config.clock.now()).await.map_err(minhu_store::StoreError::from)?;
+            api::seed_calendar(&mut conn, config.clock.now()).await.map_err(minhu_store::StoreError::from)?;
         }
         let redis = minhu_store::connect_redis(&config.deadlines.redis_url).await.map_err(StartError::Redis)?;
         let deadlines = Deadlines::with_clock(
@@ -413,6 +415,7 @@ impl Application {
             clock: config.clock.clone(),
             deadlines: config.deadlines.policy.clone(),
             calendar,
+            calendar_base: config.deadlines.calendar.clone(),
             scheduler: deadlines.clone(),
             attachments: config.attachments.clone(),
             feed: config.feed.clone(),

@@ -2,6 +2,7 @@
 //! transaction (with the journal), map back. One-line delegations here; bodies in the
 //! submodules by area.
 
+mod calendar;
 mod calls;
 mod cases;
 mod catalogue;
@@ -20,6 +21,7 @@ mod write;
 
 use std::{pin::Pin, sync::Arc};
 
+pub(crate) use calendar::seed as seed_calendar;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 pub use hub::WatchMeter;
@@ -57,8 +59,10 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// Deadline defaults.
     pub deadlines: DeadlinePolicy,
-    /// Working time, for what is measured in working days.
+    /// Working time, for what is measured in working days: the configuration alone.
     pub calendar: minhu_deadlines::WorkCalendar,
+    /// The configured calendar the stored days (工作日历) are laid over.
+    pub calendar_base: minhu_deadlines::CalendarConfig,
     /// Where requests schedule and cancel deadlines.
     pub scheduler: minhu_deadlines::Deadlines,
     /// Attachment limits.
@@ -299,5 +303,14 @@ impl DispatchService for Dispatch {
     }
     async fn propose_calls(&self, r: Request<pb::ProposeCallsRequest>) -> Reply<pb::ProposeCallsResponse> {
         reply(catalogue::propose_calls(self, r)).await
+    }
+    async fn set_calendar_days(&self, r: Request<pb::SetCalendarDaysRequest>) -> Reply<pb::SetCalendarDaysResponse> {
+        reply(calendar::set_calendar_days(self, r)).await
+    }
+    async fn import_calendar(&self, r: Request<pb::ImportCalendarRequest>) -> Reply<pb::ImportCalendarResponse> {
+        reply(calendar::import_calendar(self, r)).await
+    }
+    async fn list_calendar_days(&self, r: Request<pb::ListCalendarDaysRequest>) -> Reply<pb::ListCalendarDaysResponse> {
+        reply(calendar::list_calendar_days(self, r)).await
     }
 }

@@ -147,12 +147,17 @@ pub(super) async fn require_rectification(
         if req.consultation_id.is_empty() { None } else { Uuid::parse_str(&req.consultation_id).ok() };
     v.check(req.consultation_id.is_empty() || consultation_id.is_some(), "consultation_id", "is not a valid id");
     v.into_result()?;
-    // None named: the policy's working days, by the district's calendar.
-    let due = due.unwrap_or_else(|| s.d.calendar.add_working_days(now, s.d.deadlines.rectification_working_days));
+    let days = s.d.deadlines.rectification_working_days;
     let key = RPCS.idempotency("RequireRectification", &p, &req.request_id, &req)?;
+    let dispatch = s.clone();
     let write = s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let now = w.now();
+            // None named: the policy's working days, on the district's stored calendar.
+            let due = match due {
+                Some(due) => due,
+                None => dispatch.calendar(tx).await?.add_working_days(now, days),
+            };
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "require rectification")?;
             let ratings = closing::ratings(tx, case_id).await?;

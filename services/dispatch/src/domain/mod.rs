@@ -4,6 +4,7 @@
 //! of its arguments and is unit tested without a database.
 
 pub mod access;
+pub mod calendar;
 pub mod call;
 pub mod callback;
 pub mod case;

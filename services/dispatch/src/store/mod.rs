@@ -3,6 +3,7 @@
 //! payloads arrive already encoded, as bytes).
 
 pub mod attachments;
+pub mod calendar;
 pub mod calls;
 pub mod cases;
 pub mod catalogue;

@@ -107,11 +107,12 @@ async fn a_case_keeps_the_deadlines_of_the_version_it_was_accepted_under() {
     let app = TestApp::spawn().await;
     let old = app.street().create_case(intake(&request_id())).await.unwrap().into_inner();
 
-    // Version 2: 违法建设 must be signed within 30 minutes, checked in within 10.
+    // Version 2: city-management matters must be signed within 30 minutes, checked in within 10.
     let mut next = catalogue(&app, 0).await;
-    let category = next.categories.iter_mut().find(|c| c.code == "城市管理/违法建设").unwrap();
-    category.sign_minutes = 30;
-    category.check_in_window_minutes = 10;
+    for category in next.categories.iter_mut().filter(|c| c.code.starts_with("城市管理/")) {
+        category.sign_minutes = 30;
+        category.check_in_window_minutes = 10;
+    }
     next.note = "违法建设签收时限缩短为30分钟".into();
     for who in [tokens::district_operator(), tokens::street_leader(STREET)] {
         let e = publish(&app, &who, next.clone()).await.unwrap_err();
@@ -127,7 +128,10 @@ async fn a_case_keeps_the_deadlines_of_the_version_it_was_accepted_under() {
     let unchanged = first.categories.iter().find(|c| c.code == "城市管理/违法建设").unwrap();
     assert_eq!(unchanged.sign_minutes, 0, "a published version never changes");
 
-    let new = app.street().create_case(intake(&request_id())).await.unwrap().into_inner();
+    // Another category, so that it is not a repeat (重复诉求) of the old case at the same place.
+    let mut request = intake(&request_id());
+    request.case.as_mut().unwrap().category = "城市管理/占道经营".into();
+    let new = app.street().create_case(request).await.unwrap().into_inner();
     assert_eq!((old.catalogue_version, new.catalogue_version), (1, 2));
     let now = app.now();
     let mut calls = Vec::new();

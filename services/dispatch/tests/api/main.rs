@@ -4,6 +4,7 @@
 // Helpers are `pub` for the sibling modules of this one test crate.
 #![allow(unreachable_pub)]
 mod attachments;
+mod calendar;
 mod callbacks;
 mod calls;
 mod catalogue;
