@@ -8,6 +8,7 @@
 //! - [`mask`]: field masks on `Update` methods;
 //! - [`server`]: [`GrpcServer`], the middleware stack, health, reflection and graceful
 //!   shutdown around a service's handlers;
+//! - [`admission`]: the concurrency budgets (global, long-running) and upload pacing;
 //! - [`limit`]: the per-message size limit that answers RESOURCE_EXHAUSTED;
 //! - [`timeout`]: request deadlines that spare long-running uploads;
 //! - [`screen`]: the input screen every request passes (NUL, undefined enum numbers,
@@ -18,6 +19,7 @@
 //! - [`web`]: gRPC-Web and CORS for browsers and HTTP/1.1 gateways;
 //! - [`observe`]: each call's status code on its span and in the RPC metrics.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod error;

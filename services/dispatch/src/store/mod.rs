@@ -7,6 +7,7 @@ pub mod calls;
 pub mod cases;
 pub mod closing;
 pub mod journal;
+pub mod spool;
 pub mod tasks;
 
 /// Whether `error` is a unique violation of `constraint`.

@@ -228,6 +228,11 @@ impl TestApp {
             .max_decoding_message_size(64 * 1024 * 1024)
     }
 
+    /// The connection every client of this app shares (for health and other services).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     pub fn street(&self) -> Client {
         self.client(&tokens::street_dispatcher(STREET))
     }
