@@ -64,13 +64,14 @@ pub async fn content_digest(conn: &mut PgConnection, id: Uuid) -> Result<Option<
 
 /// `len` bytes of a file's content from byte `from` (0-based): one download chunk.
 pub async fn content_range(conn: &mut PgConnection, id: Uuid, from: i64, len: i64) -> Result<Vec<u8>, sqlx::Error> {
-    let row: Option<(Vec<u8>,)> =
-        sqlx::query_as("SELECT substring(content from $2 for $3) FROM attachment_contents WHERE attachment_id = $1")
-            .bind(id)
-            .bind(from + 1)
-            .bind(len)
-            .fetch_optional(conn)
-            .await?;
+    let row: Option<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT substring(content from $2::int for $3::int) FROM attachment_contents WHERE attachment_id = $1",
+    )
+    .bind(id)
+    .bind(from + 1)
+    .bind(len)
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map(|r| r.0).unwrap_or_default())
 }
 

@@ -154,7 +154,13 @@ async fn a_duplicate_of_another_streets_case_answers_exactly_like_a_missing_one_
 async fn a_duplicate_of_an_own_case_links_both_and_is_on_both_trails() {
     let app = TestApp::spawn().await;
     let first = app.street().create_case(intake(&request_id())).await.unwrap().into_inner();
-    let repeat = app.street().create_case(intake(&request_id())).await.unwrap().into_inner();
+    // Another category, so intake does not link the two by itself.
+    let mut other = intake(&request_id());
+    if let Some(c) = other.case.as_mut() {
+        c.category = "市场监管/无照经营".into();
+    }
+    let repeat = app.street().create_case(other).await.unwrap().into_inner();
+    assert!(repeat.related_case_ids.is_empty());
     let before = trail(&app, &first.id).await.len();
     let triaged = app.street().triage_case(duplicate(&repeat.id, &first.id)).await.unwrap().into_inner();
     assert_eq!(triaged.state, pb::CaseState::Declined as i32);
