@@ -6,6 +6,8 @@
 //!   database per service.
 //! - `cargo xtask services`: Postgres and Redis for working by hand; prints their URLs and
 //!   keeps them up until ctrl-c.
+//! - `cargo xtask bench [--quick]`: the benchmark (issue #13) in a release build, against
+//!   Postgres and Redis as for `test`; prints the table, writes `target/bench/report.json`.
 //!
 //! Postgres and Redis are the caller's when named in the environment, else the ones on the
 //! standard local ports, else throwaway servers that xtask starts and stops again, even when
@@ -60,6 +62,12 @@ enum Task {
     /// Bring up Postgres and Redis, print their URLs, and keep them up until ctrl-c.
     #[command(alias = "infra")]
     Services,
+    /// Benchmark the suite against the machine's own limits (release build).
+    Bench {
+        /// Every scenario, shorter windows (under two minutes once built).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +76,7 @@ fn main() -> ExitCode {
         Task::Test { args } => test(args),
         Task::Up { args } => up(args),
         Task::Services => services(),
+        Task::Bench { quick } => bench(quick),
     });
     match result {
         Ok(code) => code,
@@ -253,6 +262,38 @@ fn services() -> Result<ExitCode> {
     process::wait_for_interrupt();
     drop(infra);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The benchmark: h2load when it can be had (installed like the servers when we are root,
+/// else the command is printed and its rows are skipped), then the release-built
+/// `minhu-bench` with the same Postgres and Redis the tests get.
+fn bench(quick: bool) -> Result<ExitCode> {
+    if !process::succeeds(Command::new("h2load").arg("--version")) {
+        if process::is_root() {
+            eprintln!("xtask: h2load is not installed; installing nghttp2-client with apt-get");
+            process::run(
+                Command::new("apt-get")
+                    .args(["install", "-y", "--no-install-recommends", "nghttp2-client"])
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+                "apt-get install nghttp2-client",
+            )?;
+        } else {
+            eprintln!("xtask: h2load is not installed (sudo apt-get install -y nghttp2-client); its rows are skipped");
+        }
+    }
+    let infra = Infra::ensure(TEST_SOURCES)?;
+    let out = workspace_root().join("target/bench/report.json");
+    let mut run = cargo();
+    run.args(["run", "--release", "-p", "minhu-bench", "--"]);
+    if quick {
+        run.arg("--quick");
+    }
+    run.arg("--out").arg(&out);
+    run.env(TEST_SOURCES.postgres, infra.postgres.admin_url()).env(TEST_SOURCES.redis, infra.redis.url());
+    eprintln!("xtask: building (release) and running the benchmark");
+    let status = wait_for(&mut run, "minhu-bench")?;
+    drop(infra);
+    Ok(exit_code(status))
 }
 
 fn databases() -> Vec<String> {

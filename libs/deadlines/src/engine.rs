@@ -2,15 +2,18 @@
 //! the index; and rebuilding the index from Postgres.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     future::Future,
     pin::pin,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
+
+use minhu_telemetry::metrics::{DeadlineMetrics, ObservableGauge};
+use tracing::Instrument as _;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{Connection as _, PgConnection, PgPool, Postgres};
@@ -161,6 +164,13 @@ impl EngineBuilder {
                 "deadline firing concurrency exceeds the pool: firings will queue for connections"
             );
         }
+        // Every registered kind reports, at zero until the first rebuild counts it.
+        let backlog: Backlog = Arc::new(Mutex::new(self.handlers.keys().map(|kind| (kind.clone(), (0, 0))).collect()));
+        let read = backlog.clone();
+        let backlog_gauge = DeadlineMetrics::report_backlog(move || {
+            let counts = read.lock().unwrap_or_else(|e| e.into_inner());
+            counts.iter().map(|(kind, &(pending, overdue))| (kind.clone(), pending, overdue)).collect()
+        });
         Ok(DeadlineEngine {
             inner: Arc::new(Inner {
                 pool: self.pool,
@@ -168,6 +178,9 @@ impl EngineBuilder {
                 config: self.config,
                 handlers: self.handlers,
                 index_lost: AtomicBool::new(false),
+                metrics: DeadlineMetrics::new(),
+                backlog,
+                _backlog_gauge: backlog_gauge,
             }),
         })
     }
@@ -200,7 +213,16 @@ struct Inner {
     handlers: HashMap<String, Arc<dyn DynHandler>>,
     /// A claim found the rebuild marker gone: [`DeadlineEngine::run`] rebuilds at once.
     index_lost: AtomicBool,
+    /// Lateness, fired and failed counts over OTLP.
+    metrics: DeadlineMetrics,
+    /// Pending and overdue deadlines by kind, as counted at the last rebuild.
+    backlog: Backlog,
+    /// Reports `backlog` while the engine lives.
+    _backlog_gauge: ObservableGauge<u64>,
 }
+
+/// Kind → (pending, overdue), read by the backlog gauge on the exporter's thread.
+type Backlog = Arc<Mutex<BTreeMap<String, (u64, u64)>>>;
 
 /// What became of one claimed id, which decides what happens to its lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,7 +422,30 @@ impl DeadlineEngine {
             tracing::info!(pending = seen, restored = changed, "deadline index rebuilt from postgres");
             inner.deadlines.shared.wake.notify_one();
         }
+        self.count_backlog().await?;
         Ok(seen)
+    }
+
+    /// Counts pending and overdue deadlines by kind for the `minhu.deadline.backlog` gauge
+    /// and returns them (kind, pending, overdue). [`reconcile`](Self::reconcile) calls it,
+    /// so the gauge is at most `reconcile_every` old: one grouped count over the pending
+    /// index, not one per export.
+    pub async fn count_backlog(&self) -> Result<Vec<(String, u64, u64)>, DeadlineError> {
+        let inner = &self.inner;
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT kind, count(*), count(*) FILTER (WHERE due_at <= $1) FROM minhu_deadlines \
+             WHERE state = 'pending' GROUP BY kind",
+        )
+        .bind(inner.now())
+        .fetch_all(&inner.pool)
+        .await?;
+        let mut counts = inner.backlog.lock().unwrap_or_else(|e| e.into_inner());
+        // A kind whose deadlines all fired reports zero rather than its last count.
+        counts.values_mut().for_each(|c| *c = (0, 0));
+        for (kind, pending, overdue) in rows {
+            counts.insert(kind, (pending.max(0) as u64, overdue.max(0) as u64));
+        }
+        Ok(counts.iter().map(|(kind, &(pending, overdue))| (kind.clone(), pending, overdue)).collect())
     }
 
     /// Fires deadlines until `shutdown` completes: rebuilds the index (in the background,
@@ -489,23 +534,50 @@ impl Inner {
         self.deadlines.shared.clock.now()
     }
 
-    /// Fires one claimed id in its own transaction.
+    /// Fires one claimed id in its own transaction, in a `deadline.fire` span of its own.
+    ///
+    /// The span is a root: a firing is a new trace, days after the request that scheduled
+    /// it, so that request's stored context becomes a link, not a parent. Its attributes are
+    /// the deadline's kind, id, subject (an id, never personal data), lateness and outcome.
     async fn fire_one(&self, id: Uuid) -> Outcome {
-        // One connection for the firing and, if it fails, for recording the failure: a
-        // firing never waits for a second connection while holding one. (Keeping
-        // connections across firings to skip the pool's acquire and release checks was
-        // measured: three times slower.)
-        match self.pool.acquire().await {
-            Ok(mut conn) => self.fire_on(&mut conn, id).await,
-            Err(error) => {
-                tracing::warn!(deadline.id = %id, %error, "cannot fire a deadline now; it is retried after its lease");
-                Outcome::Unresolved
+        let span = tracing::info_span!(
+            parent: None,
+            "deadline.fire",
+            otel.kind = "internal",
+            otel.status_code = tracing::field::Empty,
+            minhu.deadline.id = %id,
+            minhu.deadline.kind = tracing::field::Empty,
+            minhu.deadline.subject = tracing::field::Empty,
+            minhu.deadline.lateness_s = tracing::field::Empty,
+            minhu.deadline.outcome = tracing::field::Empty,
+        );
+        let outcome = async {
+            // One connection for the firing and, if it fails, for recording the failure: a
+            // firing never waits for a second connection while holding one. (Keeping
+            // connections across firings to skip the pool's acquire and release checks was
+            // measured: three times slower.)
+            match self.pool.acquire().await {
+                Ok(mut conn) => self.fire_on(&mut conn, id, &span).await,
+                Err(error) => {
+                    tracing::warn!(deadline.id = %id, %error, "cannot fire a deadline now; it is retried after its lease");
+                    Outcome::Unresolved
+                }
             }
         }
+        .instrument(span.clone())
+        .await;
+        let name = match outcome {
+            Outcome::Fired => "fired",
+            Outcome::Finished => "finished",
+            Outcome::Requeue(_) => "requeued",
+            Outcome::Unresolved => "unresolved",
+        };
+        span.record("minhu.deadline.outcome", name);
+        outcome
     }
 
-    /// The firing itself, on `conn`.
-    async fn fire_on(&self, conn: &mut PgConnection, id: Uuid) -> Outcome {
+    /// The firing itself, on `conn`, recorded on `span`.
+    async fn fire_on(&self, conn: &mut PgConnection, id: Uuid, span: &tracing::Span) -> Outcome {
         let now = self.now();
         let mut tx = match conn.begin().await {
             Ok(tx) => tx,
@@ -541,6 +613,12 @@ impl Inner {
                 return Outcome::Unresolved;
             }
         };
+        span.record("minhu.deadline.kind", peeked.kind.as_str());
+        span.record("minhu.deadline.subject", peeked.subject.as_str());
+        span.record("minhu.deadline.lateness_s", (now - peeked.due_at).as_seconds_f64());
+        if let Some(traceparent) = &peeked.trace_parent {
+            minhu_telemetry::link_to(span, traceparent, peeked.trace_state.as_deref().unwrap_or_default());
+        }
         let Some(handler) = self.handlers.get(&peeked.kind) else {
             let clean = tx.rollback().await.is_ok();
             let error = format!("no handler is registered for kind `{}`", peeked.kind);
@@ -578,6 +656,7 @@ impl Inner {
         match fired {
             Ok(Ok(deadline)) => match tx.commit().await {
                 Ok(()) => {
+                    self.metrics.fired(&deadline.kind, (now - deadline.due_at).to_std().unwrap_or_default());
                     tracing::debug!(
                         deadline.id = %id,
                         deadline.kind = %deadline.kind,
@@ -661,6 +740,8 @@ impl Inner {
         .await;
         match recorded {
             Ok(Some((attempts, kind))) => {
+                self.metrics.failed(&kind);
+                tracing::Span::current().record("otel.status_code", "ERROR");
                 let delay = self.config.retry.delay(attempts);
                 if attempts >= self.config.retry.loud_after {
                     tracing::error!(

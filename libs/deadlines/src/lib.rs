@@ -66,7 +66,7 @@
 macro_rules! columns {
     () => {
         "id, kind, subject, due_at, payload, state, attempts, last_error, last_attempt_at, created_at, fired_at, \
-         cancelled_at"
+         cancelled_at, trace_parent, trace_state"
     };
 }
 
@@ -86,7 +86,7 @@ pub use handler::{Handler, HandlerError};
 pub use model::{Deadline, DeadlineState, NewDeadline};
 pub use schedule::Deadlines;
 
-/// The `minhu_deadlines` table, version 2 in the range reserved for libraries; list it in
+/// The `minhu_deadlines` table, versions 2–3 in the range reserved for libraries; list it in
 /// the service's `connect_and_migrate`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -66,6 +66,11 @@ pub struct Deadline {
     pub fired_at: Option<DateTime<Utc>>,
     /// When it was cancelled.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// The W3C `traceparent` of the request that (last) scheduled it, which its firing span
+    /// links to; `None` when scheduled outside an exported trace.
+    pub trace_parent: Option<String>,
+    /// The `tracestate` that came with it.
+    pub trace_state: Option<String>,
 }
 
 impl<'r> FromRow<'r, PgRow> for Deadline {
@@ -88,6 +93,8 @@ impl<'r> FromRow<'r, PgRow> for Deadline {
             created_at: row.try_get("created_at")?,
             fired_at: row.try_get("fired_at")?,
             cancelled_at: row.try_get("cancelled_at")?,
+            trace_parent: row.try_get("trace_parent")?,
+            trace_state: row.try_get("trace_state")?,
         })
     }
 }

@@ -100,14 +100,19 @@ impl Deadlines {
     /// Schedules a deadline in the caller's transaction. If one is already pending for the
     /// same kind and subject, it is rescheduled instead: same id, the new due time and
     /// payload, its failed attempts forgotten.
+    ///
+    /// The current span's trace context is stored with it, so the firing's span links to
+    /// the request that scheduled it (the latest one, when rescheduled).
     pub async fn schedule(&self, conn: &mut PgConnection, new: NewDeadline) -> Result<Deadline, DeadlineError> {
         new.validate()?;
+        let context = minhu_telemetry::current_context();
         let deadline = sqlx::query_as::<_, Deadline>(concat!(
-            "INSERT INTO minhu_deadlines (id, kind, subject, due_at, payload, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO minhu_deadlines (id, kind, subject, due_at, payload, created_at, trace_parent, trace_state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (kind, subject) WHERE state = 'pending' DO UPDATE \
              SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, \
-                 attempts = 0, last_error = NULL, last_attempt_at = NULL \
+                 attempts = 0, last_error = NULL, last_attempt_at = NULL, \
+                 trace_parent = EXCLUDED.trace_parent, trace_state = EXCLUDED.trace_state \
              RETURNING ",
             columns!()
         ))
@@ -117,6 +122,8 @@ impl Deadlines {
         .bind(new.due_at)
         .bind(&new.payload)
         .bind(self.shared.clock.now())
+        .bind(context.as_ref().map(|c| c.traceparent.as_str()))
+        .bind(context.as_ref().map(|c| c.tracestate.as_str()).filter(|s| !s.is_empty()))
         .fetch_one(conn)
         .await?;
         Ok(deadline)

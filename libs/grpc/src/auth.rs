@@ -167,13 +167,16 @@ pub struct Principal {
     pub roles: HashSet<Role>,
     /// The organisation the caller acts for.
     pub organization: Organization,
+    /// When the token it came from expires (`exp`, seconds since the epoch); `None` for
+    /// principals built directly. Long-lived streams end there.
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {
     /// Builds a principal directly (service identities, tests of domain rules).
     pub fn new(subject: impl Into<String>, roles: impl IntoIterator<Item = Role>, organization: Organization) -> Self {
         let subject = subject.into();
-        Self { name: subject.clone(), subject, roles: roles.into_iter().collect(), organization }
+        Self { name: subject.clone(), subject, roles: roles.into_iter().collect(), organization, expires_at: None }
     }
 
     /// The principal the auth interceptor attached to a request.
@@ -417,6 +420,7 @@ impl Authenticator {
                         name: claims.name,
                         roles: claims.roles.into_iter().collect(),
                         organization: claims.org,
+                        expires_at: Some(claims.exp),
                     });
                 }
                 Err(e) => last_error = Some(e),
@@ -570,7 +574,9 @@ mod tests {
     fn a_dev_token_round_trips_to_the_same_principal() {
         let auth = Authenticator::new(&AuthConfig::dev()).unwrap();
         let token = TokenIssuer::dev().issue(&street_dispatcher(), Duration::from_secs(60));
-        assert_eq!(auth.verify(&token).unwrap(), street_dispatcher());
+        let verified = auth.verify(&token).unwrap();
+        assert!(verified.expires_at.is_some_and(|exp| exp > chrono::Utc::now().timestamp()));
+        assert_eq!(Principal { expires_at: None, ..verified }, street_dispatcher());
     }
 
     #[test]

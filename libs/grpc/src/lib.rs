@@ -17,10 +17,12 @@
 //!   idempotency keys, NOT_FOUND);
 //! - [`run`]: `main` for every service binary ([`App`], [`run_main`]);
 //! - [`web`]: gRPC-Web and CORS for browsers and HTTP/1.1 gateways;
-//! - [`observe`]: each call's status code on its span and in the RPC metrics.
+//! - [`observe`]: each call's status code on its span and in the RPC metrics;
+//! - [`client`]: outgoing calls as client spans carrying their own trace context.
 
 pub mod admission;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod handler;

@@ -122,7 +122,8 @@ fn error_copy(error: &(dyn std::error::Error + Send + Sync + 'static)) -> BoxErr
     Box::new(tonic::Status::new(Code::Unknown, ""))
 }
 
-fn status_of(headers: &http::HeaderMap) -> Option<i32> {
+/// The `grpc-status` in `headers` (response headers or trailers), if there is one.
+pub(crate) fn status_of(headers: &http::HeaderMap) -> Option<i32> {
     let value = headers.get("grpc-status")?;
     // A status we cannot read is the server's failure to speak gRPC: UNKNOWN.
     Some(value.to_str().ok().and_then(|v| v.parse().ok()).unwrap_or(Code::Unknown as i32))

@@ -336,6 +336,11 @@ impl Suite {
         self.engine.fire_due().await.expect("firing due deadlines")
     }
 
+    /// Dispatch's deadline engine (a rebuild, the backlog count).
+    pub fn deadline_engine(&self) -> &DeadlineEngine {
+        &self.engine
+    }
+
     /// Dispatch's database (tests that look behind the API).
     pub fn dispatch_pool(&self) -> &sqlx::PgPool {
         &self.dispatch_pool

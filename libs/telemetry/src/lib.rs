@@ -11,6 +11,7 @@
 //! Call [`init`] first thing in `main` and keep the returned [`Telemetry`] until the process
 //! ends; [`Telemetry::shutdown`] flushes spans and metrics still buffered.
 
+mod links;
 pub mod metrics;
 mod propagation;
 
@@ -25,9 +26,10 @@ use opentelemetry_sdk::{
 };
 use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
+pub use links::{StoredContext, current_context, link_to, parse_context};
 pub use propagation::{
-    TraceContextInterceptor, client_span, extract_context, inject_context, is_server_error, record_grpc_status,
-    server_span,
+    TraceContextInterceptor, client_span, extract_context, inject_context, inject_span_context, is_server_error,
+    record_grpc_status, server_span,
 };
 
 /// How log lines are written to stderr.

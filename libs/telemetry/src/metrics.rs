@@ -16,12 +16,13 @@
 //! | metric | kind | attributes | recorded by |
 //! |---|---|---|---|
 //! | `minhu.feed.lag` | gauge | `minhu.feed.consumer` | appraisal's feed consumer |
-//! | `minhu.deadlines.lateness` (s) | histogram | `minhu.deadline.kind` | [`DeadlineMetrics::fired`]: for the deadline engine to call |
-//! | `minhu.deadlines.backlog` | gauge | `minhu.deadline.kind` | [`DeadlineMetrics::report_backlog`]: likewise |
+//! | `minhu.deadline.lateness` (s) | histogram | `minhu.deadline.kind` | the deadline engine ([`DeadlineMetrics::fired`]), each firing that took effect |
+//! | `minhu.deadline.fired` | counter | `minhu.deadline.kind` | the same |
+//! | `minhu.deadline.failed` | counter | `minhu.deadline.kind` | the engine, each failed attempt ([`DeadlineMetrics::failed`]) |
+//! | `minhu.deadline.backlog` | gauge | `minhu.deadline.kind`, `minhu.deadline.state` (`pending`/`overdue`) | the engine, counted at each index rebuild ([`DeadlineMetrics::report_backlog`]) |
 //!
-//! The deadline hooks are not called yet: `libs/deadlines` (the engine) calls
-//! [`DeadlineMetrics::fired`] with how late each firing was, and registers
-//! [`DeadlineMetrics::report_backlog`] with a reader of its due-but-unfired counts.
+//! `pending` counts every deadline not yet fired or cancelled, `overdue` those of them
+//! already past their due time: a growing `overdue` is an engine falling behind.
 //!
 //! Instruments take the global meter provider at the moment they are built: build them
 //! after [`init`](crate::init) (servers build theirs when they start serving).
@@ -30,7 +31,9 @@ use std::time::Duration;
 
 /// An attribute of a measurement (re-exported so services need no `opentelemetry` of their own).
 pub use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
+/// The handle of a registered gauge: it reports while kept.
+pub use opentelemetry::metrics::ObservableGauge;
+use opentelemetry::metrics::{Counter, Histogram, Meter};
 
 /// The meter every Minhu instrument comes from (instrumentation scope `minhu`).
 pub fn meter() -> Meter {
@@ -143,11 +146,13 @@ impl Default for RpcServerMetrics {
     }
 }
 
-/// Deadline metrics, for the deadline engine (`libs/deadlines`) to record: how late each
-/// deadline fired behind its due time, and how many are due and not yet fired.
+/// Deadline metrics, recorded by the deadline engine (`libs/deadlines`): how late each
+/// deadline fired behind its due time, how many fired and failed, and the backlog.
 #[derive(Debug, Clone)]
 pub struct DeadlineMetrics {
     lateness: Histogram<f64>,
+    fired: Counter<u64>,
+    failed: Counter<u64>,
 }
 
 /// Bucket bounds in seconds: on time to an hour behind.
@@ -156,28 +161,62 @@ const LATENESS_BOUNDS_S: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 impl DeadlineMetrics {
     /// The instruments, from the global meter provider as it is now.
     pub fn new() -> Self {
+        let meter = meter();
         Self {
-            lateness: meter()
-                .f64_histogram("minhu.deadlines.lateness")
+            lateness: meter
+                .f64_histogram("minhu.deadline.lateness")
                 .with_description("how long after its due time a deadline took effect")
                 .with_unit("s")
                 .with_boundaries(LATENESS_BOUNDS_S.to_vec())
                 .build(),
+            fired: meter
+                .u64_counter("minhu.deadline.fired")
+                .with_description("deadlines whose effect committed")
+                .with_unit("{deadline}")
+                .build(),
+            failed: meter
+                .u64_counter("minhu.deadline.failed")
+                .with_description("failed firing attempts (each is retried)")
+                .with_unit("{attempt}")
+                .build(),
         }
     }
 
-    /// A deadline of `kind` (`sign`, `check_in`, …) took effect `late` after it was due.
+    /// A deadline of `kind` (`dispatch.sign`, …) took effect `late` after it was due.
     pub fn fired(&self, kind: &str, late: Duration) {
-        self.lateness.record(late.as_secs_f64(), &[KeyValue::new("minhu.deadline.kind", kind.to_owned())]);
+        let attributes = [KeyValue::new("minhu.deadline.kind", kind.to_owned())];
+        self.lateness.record(late.as_secs_f64(), &attributes);
+        self.fired.add(1, &attributes);
     }
 
-    /// Reports `minhu.deadlines.backlog` at each export: `read` returns the number of
-    /// deadlines due and not yet fired, by kind (a cheap read: an in-memory count or the
-    /// Redis index's `ZCOUNT -inf now`, not a table scan).
-    pub fn report_backlog(read: impl Fn() -> Vec<(String, u64)> + Send + Sync + 'static) -> ObservableGauge<u64> {
-        gauge("minhu.deadlines.backlog", "deadlines due and not yet fired", "{deadline}", move || {
-            read().into_iter().map(|(kind, n)| (n, vec![KeyValue::new("minhu.deadline.kind", kind)])).collect()
-        })
+    /// An attempt to fire a deadline of `kind` failed (it is retried).
+    pub fn failed(&self, kind: &str) {
+        self.failed.add(1, &[KeyValue::new("minhu.deadline.kind", kind.to_owned())]);
+    }
+
+    /// Reports `minhu.deadline.backlog` at each export: `read` returns, by kind, how many
+    /// deadlines are pending and how many of those are overdue. It runs on the exporter's
+    /// thread, so it must be cheap (a stored count, not a query).
+    pub fn report_backlog(read: impl Fn() -> Vec<(String, u64, u64)> + Send + Sync + 'static) -> ObservableGauge<u64> {
+        gauge(
+            "minhu.deadline.backlog",
+            "deadlines not yet fired: pending, and overdue among them",
+            "{deadline}",
+            move || {
+                read()
+                    .into_iter()
+                    .flat_map(|(kind, pending, overdue)| {
+                        let of = |state: &'static str| {
+                            vec![
+                                KeyValue::new("minhu.deadline.kind", kind.clone()),
+                                KeyValue::new("minhu.deadline.state", state),
+                            ]
+                        };
+                        [(pending, of("pending")), (overdue, of("overdue"))]
+                    })
+                    .collect()
+            },
+        )
     }
 }
 

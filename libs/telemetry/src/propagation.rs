@@ -29,6 +29,24 @@ impl Injector for MetadataInjector<'_> {
     }
 }
 
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::try_from(value))
+        {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+/// Writes `span`'s trace context into outgoing request headers (a client span's own,
+/// rather than the enclosing span's).
+pub fn inject_span_context(span: &tracing::Span, headers: &mut http::HeaderMap) {
+    let context = span.context();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut HeaderInjector(headers)));
+}
+
 /// The remote parent carried in a request's headers (empty context when there is none).
 pub fn extract_context(headers: &http::HeaderMap) -> opentelemetry::Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))

@@ -55,6 +55,17 @@ pub struct Span {
     pub attributes: BTreeMap<String, String>,
     /// Its status (ERROR for the server's own failures).
     pub status: StatusCode,
+    /// The spans it links to (background work linked to the request that caused it).
+    pub links: Vec<Link>,
+}
+
+/// A span link as the collector received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The linked span's trace id, 32 lowercase hex digits.
+    pub trace_id: String,
+    /// The linked span's id, 16 lowercase hex digits.
+    pub span_id: String,
 }
 
 impl Span {
@@ -297,6 +308,11 @@ fn flatten(request: ExportTraceServiceRequest) -> Vec<Span> {
                 kind,
                 attributes: attributes(&span.attributes),
                 status,
+                links: span
+                    .links
+                    .iter()
+                    .map(|link| Link { trace_id: hex(&link.trace_id), span_id: hex(&link.span_id) })
+                    .collect(),
             });
         }
     }

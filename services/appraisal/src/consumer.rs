@@ -15,10 +15,12 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use minhu_grpc::auth::BearerToken;
+use minhu_grpc::client::{TracedChannel, traced};
 use minhu_proto::dispatch::v1::{self as pb, dispatch_service_client::DispatchServiceClient, event::Payload};
 use sqlx::{PgConnection, PgPool};
 use tokio_stream::StreamExt as _;
-use tonic::{codegen::InterceptedService, transport::Channel};
+use tonic::codegen::InterceptedService;
+use tracing::Instrument as _;
 
 use crate::{
     domain::referral,
@@ -181,14 +183,14 @@ pub struct FeedSource {
     pub tls: minhu_grpc::tls::ClientTls,
 }
 
-/// A dispatch client authenticated as appraisal.
-pub type Dispatch = DispatchServiceClient<InterceptedService<Channel, BearerToken>>;
+/// A dispatch client authenticated as appraisal; each call is a client span.
+pub type Dispatch = DispatchServiceClient<InterceptedService<TracedChannel, BearerToken>>;
 
 impl FeedSource {
     /// Connects (lazily: failures surface on the first call, where they are retried).
     pub fn client(&self) -> Result<Dispatch, minhu_grpc::tls::EndpointError> {
         let channel = self.tls.endpoint(&self.dispatch_url)?.connect_timeout(Duration::from_secs(5)).connect_lazy();
-        Ok(DispatchServiceClient::with_interceptor(channel, self.identity.bearer_for("minhu-dispatch"))
+        Ok(DispatchServiceClient::with_interceptor(traced(channel), self.identity.bearer_for("minhu-dispatch"))
             .max_decoding_message_size(16 << 20))
     }
 }
@@ -280,16 +282,86 @@ async fn subscribe_once(pool: &PgPool, source: &FeedSource, state: &SharedSubscr
         s.last_error.clear();
         s.applied_sequence = cursor;
     });
+    let status = |s: tonic::Status| format!("{}: {}", s.code(), s.message());
     while let Some(message) = stream.next().await {
-        let message = message.map_err(|s| format!("{}: {}", s.code(), s.message()))?;
-        update(state, |s| s.head_sequence = s.head_sequence.max(message.head_sequence));
-        let Some(event) = message.event else { continue };
-        match apply_committed(pool, &event).await {
-            Ok(_) => update(state, |s| s.applied_sequence = s.applied_sequence.max(event.sequence)),
-            // Resubscribing from the cursor re-delivers what was missed.
-            Err(e) => return Err(e.to_string()),
+        // A batch: this message and whatever else has already arrived, without waiting.
+        let mut batch = vec![message.map_err(status)?];
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout(Duration::ZERO, stream.next()).await {
+                Ok(Some(message)) => batch.push(message.map_err(status)?),
+                Ok(None) | Err(_) => break,
+            }
         }
+        let head = batch.iter().map(|m| m.head_sequence).max().unwrap_or_default();
+        update(state, |s| s.head_sequence = s.head_sequence.max(head));
+        let events: Vec<pb::Event> = batch.into_iter().filter_map(|m| m.event).collect();
+        // Heartbeats only: nothing consumed, no span.
+        if events.is_empty() {
+            continue;
+        }
+        let span = consume_span(&events, head);
+        async {
+            for event in &events {
+                match apply_committed(pool, event).await {
+                    Ok(_) => update(state, |s| s.applied_sequence = s.applied_sequence.max(event.sequence)),
+                    // Resubscribing from the cursor re-delivers what was missed.
+                    Err(e) => {
+                        tracing::Span::current().record("otel.status_code", "ERROR");
+                        return Err(e.to_string());
+                    }
+                }
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await?;
     }
     update(state, |s| s.connected = false);
     Ok(())
+}
+
+/// Events consumed as one batch (one `feed.consume` span) at most.
+const MAX_BATCH: usize = 256;
+
+/// Links one `feed.consume` span carries at most: a batch from many requests links the
+/// first 32 distinct producing traces (`minhu.feed.links_dropped` counts the rest).
+pub const MAX_LINKS: usize = 32;
+
+/// The span of one consumed batch: a root of its own (consumption is not part of the
+/// requests that produced the events), linked to each distinct producing trace named by
+/// the events' `trace_parent`, with the batch's size, first and last sequence and the lag
+/// behind the feed's head after it. Events carry no reporter data; nor does the span.
+fn consume_span(events: &[pb::Event], head: i64) -> tracing::Span {
+    let first = events.first().map_or(0, |e| e.sequence);
+    let last = events.last().map_or(0, |e| e.sequence);
+    let span = tracing::info_span!(
+        parent: None,
+        "feed.consume",
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        minhu.feed.consumer = "appraisal",
+        minhu.feed.batch_size = events.len(),
+        minhu.feed.first_sequence = first,
+        minhu.feed.last_sequence = last,
+        minhu.feed.lag = (head - last).max(0),
+        minhu.feed.links_dropped = tracing::field::Empty,
+    );
+    let mut linked = std::collections::HashSet::new();
+    let mut dropped = 0;
+    for event in events {
+        let Some(producer) = minhu_telemetry::parse_context(&event.trace_parent, "") else { continue };
+        if linked.contains(&producer.trace_id()) {
+            continue;
+        }
+        if linked.len() == MAX_LINKS {
+            dropped += 1;
+            continue;
+        }
+        linked.insert(producer.trace_id());
+        minhu_telemetry::link_to(&span, &event.trace_parent, "");
+    }
+    if dropped > 0 {
+        span.record("minhu.feed.links_dropped", dropped);
+    }
+    span
 }

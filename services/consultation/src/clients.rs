@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use minhu_grpc::client::{TracedChannel, traced};
 use minhu_grpc::{ServiceIdentity, auth::BearerToken};
 use minhu_proto::roster::v1::{self as pb, roster_service_client::RosterServiceClient};
-use tonic::{Code, codegen::InterceptedService, transport::Channel};
+use tonic::{Code, codegen::InterceptedService};
 
 use crate::error::ConsultationError;
 
@@ -52,11 +53,12 @@ impl RosterFailure {
 /// The roster client.
 #[derive(Debug, Clone)]
 pub struct Roster {
-    channel: Channel,
+    /// Each call through it is a client span (`minhu_grpc::client`).
+    channel: TracedChannel,
     identity: ServiceIdentity,
 }
 
-type Client = RosterServiceClient<InterceptedService<Channel, BearerToken>>;
+type Client = RosterServiceClient<InterceptedService<TracedChannel, BearerToken>>;
 
 impl Roster {
     /// A client of the roster at `url`; connects lazily, so consultation starts while the
@@ -70,7 +72,7 @@ impl Roster {
     ) -> Result<Self, minhu_grpc::tls::EndpointError> {
         let channel =
             tls.endpoint(url)?.connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(10)).connect_lazy();
-        Ok(Self { channel, identity })
+        Ok(Self { channel: traced(channel), identity })
     }
 
     fn client(&self) -> Client {

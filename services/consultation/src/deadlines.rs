@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::{
     error::{ConsultationError, deadline_error},
     escalation,
+    store::{decisions, plans},
 };
 
 /// A decision's reply deadline (回复时限).
@@ -69,6 +70,29 @@ struct Escalate {
 }
 
 impl Handler for Escalate {
+    /// The decision or plan first, as every request that cancels one of its deadlines locks
+    /// it before the deadline row: taking them in the other order could deadlock with an
+    /// opinion or an answer arriving at the deadline.
+    async fn lock_subject(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
+        let Ok(id) = Uuid::parse_str(&deadline.subject) else { return Ok(()) };
+        match self.hook {
+            Hook::Reply => {
+                decisions::get(tx, id, true).await?;
+            }
+            Hook::Answer => {
+                if let Some(decision_id) = decisions::decision_of_opinion(tx, id).await? {
+                    decisions::get(tx, decision_id, true).await?;
+                }
+            }
+            Hook::PlanAnswer => {
+                if let Some(plan_id) = plans::plan_of_opinion(tx, id).await? {
+                    plans::get(tx, plan_id, true).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn fire(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
         let Ok(id) = Uuid::parse_str(&deadline.subject) else {
             tracing::error!(deadline.id = %deadline.id, subject = %deadline.subject, "deadline subject is not an id");

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use minhu_grpc::client::{TracedChannel, traced};
 use minhu_grpc::{ApiError, OrgKind, Organization, Principal, Role, TokenIssuer, auth::BearerToken};
 use minhu_proto::roster::v1::{self as pb, roster_service_client::RosterServiceClient};
-use tonic::{Code, codegen::InterceptedService, transport::Channel};
+use tonic::{Code, codegen::InterceptedService};
 
 use crate::error::DispatchError;
 
@@ -88,11 +89,12 @@ impl RosterFailure {
 /// The roster client.
 #[derive(Debug, Clone)]
 pub struct Roster {
-    channel: Channel,
+    /// Each call through it is a client span (`minhu_grpc::client`).
+    channel: TracedChannel,
     identity: ServiceIdentity,
 }
 
-type Client = RosterServiceClient<InterceptedService<Channel, BearerToken>>;
+type Client = RosterServiceClient<InterceptedService<TracedChannel, BearerToken>>;
 
 impl Roster {
     /// A client of the roster at `url`; connects lazily, so dispatch starts while the
@@ -102,7 +104,7 @@ impl Roster {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .connect_lazy();
-        Ok(Self { channel, identity })
+        Ok(Self { channel: traced(channel), identity })
     }
 
     fn client(&self) -> Client {

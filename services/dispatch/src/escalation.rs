@@ -5,6 +5,10 @@
 //! writes the event and trail entry with the dispatch service as actor. The durable
 //! deadlines of [`crate::deadlines`] fire them; each decides again, from the rows it locks,
 //! whether there is anything left to record.
+//!
+//! Each escalation is a `dispatch.escalate` span (inside the engine's `deadline.fire`):
+//! its kind, the call/task/rectification and the case ids, and whether it recorded
+//! anything — ids only, never a reporter's data.
 
 use chrono::{DateTime, Utc};
 use minhu_proto::dispatch::v1::{self as pb, event::Payload};
@@ -57,12 +61,23 @@ pub async fn settle(
 
 /// The sign deadline of `call_id` passed unsigned at `now`: PENDING_SIGN → SIGN_OVERDUE.
 /// Returns whether anything was recorded.
+#[tracing::instrument(
+    name = "dispatch.escalate",
+    skip_all,
+    fields(
+        minhu.escalation.kind = "sign_overdue",
+        minhu.call.id = %call_id,
+        minhu.case.id = tracing::field::Empty,
+        minhu.escalation.recorded = false,
+    )
+)]
 pub async fn mark_sign_overdue(
     tx: &mut PgConnection,
     call_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, DispatchError> {
     let Some(case_id) = calls::case_of(tx, call_id).await? else { return Ok(false) };
+    tracing::Span::current().record("minhu.case.id", tracing::field::display(case_id));
     let Some(mut row) = cases::get(tx, case_id, true).await? else { return Ok(false) };
     let Some(mut call) = calls::get(tx, call_id, true).await? else { return Ok(false) };
     let Some(decision) = call.mark_sign_overdue(now) else { return Ok(false) };
@@ -88,14 +103,26 @@ pub async fn mark_sign_overdue(
         },
     )
     .await?;
+    tracing::Span::current().record("minhu.escalation.recorded", true);
     Ok(true)
 }
 
 /// The check-in window of `call_id` closed at `now`: every pending person is absent
 /// (不到位, one event each), then the tally (one CHECK_IN_CLOSED event); the case may move
 /// on to consultation. Returns whether anything was recorded.
+#[tracing::instrument(
+    name = "dispatch.escalate",
+    skip_all,
+    fields(
+        minhu.escalation.kind = "check_in_closed",
+        minhu.call.id = %call_id,
+        minhu.case.id = tracing::field::Empty,
+        minhu.escalation.recorded = false,
+    )
+)]
 pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<Utc>) -> Result<bool, DispatchError> {
     let Some(case_id) = calls::case_of(tx, call_id).await? else { return Ok(false) };
+    tracing::Span::current().record("minhu.case.id", tracing::field::display(case_id));
     let Some(mut row) = cases::get(tx, case_id, true).await? else { return Ok(false) };
     let Some(mut call) = calls::get(tx, call_id, true).await? else { return Ok(false) };
     if call.check_in_closed
@@ -170,17 +197,29 @@ pub async fn close_check_in(tx: &mut PgConnection, call_id: Uuid, now: DateTime<
     });
     // The absences and the tally, with the feed counter taken once, last.
     journal::record_all(tx, changes).await?;
+    tracing::Span::current().record("minhu.escalation.recorded", true);
     Ok(true)
 }
 
 /// A task's window ended at `now` before completion (任务超时): flagged overdue, for good.
 /// Returns whether anything was recorded.
+#[tracing::instrument(
+    name = "dispatch.escalate",
+    skip_all,
+    fields(
+        minhu.escalation.kind = "task_overdue",
+        minhu.task.id = %task_id,
+        minhu.case.id = tracing::field::Empty,
+        minhu.escalation.recorded = false,
+    )
+)]
 pub async fn mark_task_overdue(
     tx: &mut PgConnection,
     task_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, DispatchError> {
     let Some(case_id) = tasks::case_of(tx, task_id).await? else { return Ok(false) };
+    tracing::Span::current().record("minhu.case.id", tracing::field::display(case_id));
     let Some(mut row) = cases::get(tx, case_id, true).await? else { return Ok(false) };
     let Some(mut task) = tasks::get(tx, task_id, true).await? else { return Ok(false) };
     if task.overdue || !passed(task.window_end, now) || !task.is_open() {
@@ -214,18 +253,30 @@ pub async fn mark_task_overdue(
         },
     )
     .await?;
+    tracing::Span::current().record("minhu.escalation.recorded", true);
     Ok(true)
 }
 
 /// A rectification's due time (整改时限) passed at `now` before the street accepted it:
 /// flagged overdue, for good, which also lets the street re-rate the department. Returns
 /// whether anything was recorded.
+#[tracing::instrument(
+    name = "dispatch.escalate",
+    skip_all,
+    fields(
+        minhu.escalation.kind = "rectification_overdue",
+        minhu.rectification.id = %rectification_id,
+        minhu.case.id = tracing::field::Empty,
+        minhu.escalation.recorded = false,
+    )
+)]
 pub async fn mark_rectification_overdue(
     tx: &mut PgConnection,
     rectification_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, DispatchError> {
     let Some(found) = closing::rectification(tx, rectification_id).await? else { return Ok(false) };
+    tracing::Span::current().record("minhu.case.id", tracing::field::display(found.case_id));
     // The case row's lock serializes this with every request on the case; re-read under it.
     let Some(mut row) = cases::get(tx, found.case_id, true).await? else { return Ok(false) };
     let Some(mut rect) = closing::rectification(tx, rectification_id).await? else { return Ok(false) };
@@ -263,5 +314,6 @@ pub async fn mark_rectification_overdue(
         },
     )
     .await?;
+    tracing::Span::current().record("minhu.escalation.recorded", true);
     Ok(true)
 }

@@ -40,6 +40,7 @@ use minhu_store::DatabaseConfig;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+pub use api::WatchMeter;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use domain::deadlines::DeadlinePolicy;
 
@@ -139,11 +140,43 @@ pub struct FeedConfig {
     /// Streams re-read the outbox this often even without a notification (the fallback
     /// when LISTEN/NOTIFY is down).
     pub poll: Duration,
+    /// Open WatchCase/WatchCases streams one caller (token subject) may hold.
+    pub max_watches_per_subject: usize,
+    /// Open watch streams this replica serves at once.
+    pub max_watches_per_replica: usize,
+    /// How long a watch's resume token is served.
+    pub resume_window: Duration,
+    /// Event batches the watch hub keeps for a subscriber that reads slowly; one that
+    /// falls further behind is ended (RESOURCE_EXHAUSTED) and resumes with its token.
+    pub watch_buffer: usize,
 }
 
 impl Default for FeedConfig {
     fn default() -> Self {
-        Self { heartbeat: Duration::from_secs(15), poll: Duration::from_secs(1) }
+        Self {
+            heartbeat: Duration::from_secs(15),
+            poll: Duration::from_secs(1),
+            max_watches_per_subject: 8,
+            max_watches_per_replica: 10_000,
+            resume_window: Duration::from_secs(24 * 3600),
+            watch_buffer: 1024,
+        }
+    }
+}
+
+impl FeedConfig {
+    /// The defaults, with `MINHU_DISPATCH_WATCH_MAX_PER_SUBJECT`,
+    /// `MINHU_DISPATCH_WATCH_MAX_PER_REPLICA` and `MINHU_DISPATCH_WATCH_RESUME_WINDOW_MINUTES`
+    /// from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let window = parsed("MINHU_DISPATCH_WATCH_RESUME_WINDOW_MINUTES", d.resume_window.as_secs() / 60)?;
+        Ok(Self {
+            max_watches_per_subject: parsed("MINHU_DISPATCH_WATCH_MAX_PER_SUBJECT", d.max_watches_per_subject)?,
+            max_watches_per_replica: parsed("MINHU_DISPATCH_WATCH_MAX_PER_REPLICA", d.max_watches_per_replica)?,
+            resume_window: Duration::from_secs(window * 60),
+            ..d
+        })
     }
 }
 
@@ -236,12 +269,13 @@ impl Config {
     ///   signed per request; otherwise `MINHU_DISPATCH_SERVICE_TOKEN` (a pre-issued token
     ///   with the `service` role) is required;
     /// - `MINHU_DISPATCH_REPORTER_KEY`: 32 bytes, base64; required unless `MINHU_AUTH_DEV`
-    ///   (then the development key is used);
+    ///   (then a random key per process, never the published development key);
     /// - `MINHU_DISPATCH_SIGN_MINUTES_{EMERGENCY,URGENT,NORMAL}`,
     ///   `MINHU_DISPATCH_CHECK_IN_WINDOW_MINUTES`, `MINHU_DISPATCH_CHECK_IN_RADIUS_METERS`,
-    ///   `MINHU_DISPATCH_RECTIFICATION_WORKING_DAYS`, `MINHU_DISPATCH_MAX_ATTACHMENT_BYTES`, the upload quotas
-    ///   `MINHU_DISPATCH_STAGED_FILES_PER_UPLOADER` (20), `MINHU_DISPATCH_STAGED_BYTES_PER_UPLOADER`
-    ///   (200 MiB), `MINHU_DISPATCH_MAX_ATTACHMENTS_PER_CASE` (100);
+    ///   `MINHU_DISPATCH_RECTIFICATION_WORKING_DAYS`, `MINHU_DISPATCH_MAX_ATTACHMENT_BYTES`,
+    ///   `MINHU_DISPATCH_CALLBACK_ATTEMPTS` (unreached callbacks that excuse one, default 3), the
+    ///   upload quotas `MINHU_DISPATCH_STAGED_FILES_PER_UPLOADER` (20),
+    ///   `MINHU_DISPATCH_STAGED_BYTES_PER_UPLOADER` (200 MiB), `MINHU_DISPATCH_MAX_ATTACHMENTS_PER_CASE` (100);
     /// - the deadline index: `REDIS_URL` (default [`DEFAULT_REDIS_URL`]),
     ///   `MINHU_DISPATCH_DEADLINE_NAMESPACE` (default [`DEFAULT_DEADLINE_NAMESPACE`]),
     ///   `MINHU_DISPATCH_FIRE_DEADLINES` (default `true`);
@@ -276,6 +310,7 @@ impl Config {
                 "MINHU_DISPATCH_RECTIFICATION_WORKING_DAYS",
                 d.rectification_working_days,
             )?,
+            callback_attempts: parsed("MINHU_DISPATCH_CALLBACK_ATTEMPTS", d.callback_attempts)?.max(1),
         };
         let calendar = match optional("MINHU_DISPATCH_CALENDAR") {
             Some(value) => calendar_from("MINHU_DISPATCH_CALENDAR", &value)?,
@@ -311,7 +346,7 @@ impl Config {
             reporter_key,
             deadlines,
             attachments,
-            feed: FeedConfig::default(),
+            feed: FeedConfig::from_env()?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -388,6 +423,11 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let calendar = WorkCalendar::new(&config.deadlines.calendar)?;
         let pool = minhu_store::connect_and_migrate(&config.database, &[&minhu_deadlines::MIGRATOR, &MIGRATOR]).await?;
+        // 派单目录: intake needs a current version; the first start publishes the seed.
+        {
+            let mut conn = pool.acquire().await.map_err(minhu_store::StoreError::from)?;
+            store::catalogue::seed(&mut conn, config.clock.now()).await.map_err(minhu_store::StoreError::from)?;
+        }
         let redis = minhu_store::connect_redis(&config.deadlines.redis_url).await.map_err(StartError::Redis)?;
         let deadlines = Deadlines::with_clock(
             redis,

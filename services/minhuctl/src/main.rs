@@ -307,8 +307,10 @@ async fn show_case(clients: &Clients, case_id: &str) -> Result<()> {
 
 async fn watch_cases(clients: &Clients, filter: &CaseFilterArgs) -> Result<()> {
     let mut dispatch = clients.dispatch().await?;
-    let mut stream =
-        dispatch.watch_cases(dispatch::WatchCasesRequest { filter: Some(filter.to_proto()?) }).await?.into_inner();
+    let mut stream = dispatch
+        .watch_cases(dispatch::WatchCasesRequest { filter: Some(filter.to_proto()?), ..Default::default() })
+        .await?
+        .into_inner();
     eprintln!("watching (ctrl-c stops)…");
     loop {
         tokio::select! {

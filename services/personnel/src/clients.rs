@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
+use minhu_grpc::client::{TracedChannel, traced};
 use minhu_grpc::{
     ServiceIdentity,
     auth::BearerToken,
     tls::{ClientTls, EndpointError},
 };
 use minhu_proto::roster::v1::{self as pb, roster_service_client::RosterServiceClient};
-use tonic::{Code, codegen::InterceptedService, transport::Channel};
+use tonic::{Code, codegen::InterceptedService};
 
 use crate::error::PersonnelError;
 
@@ -44,11 +45,12 @@ fn required<T>(result: Result<tonic::Response<T>, tonic::Status>) -> Result<T, P
 /// The roster client.
 #[derive(Debug, Clone)]
 pub struct Roster {
-    channel: Channel,
+    /// Each call through it is a client span (`minhu_grpc::client`).
+    channel: TracedChannel,
     identity: ServiceIdentity,
 }
 
-type Client = RosterServiceClient<InterceptedService<Channel, BearerToken>>;
+type Client = RosterServiceClient<InterceptedService<TracedChannel, BearerToken>>;
 
 impl Roster {
     /// A client of the roster at `url`; connects lazily, so personnel starts while the roster
@@ -57,7 +59,7 @@ impl Roster {
     pub fn new(url: &str, identity: ServiceIdentity, tls: &ClientTls) -> Result<Self, EndpointError> {
         let channel =
             tls.endpoint(url)?.connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(10)).connect_lazy();
-        Ok(Self { channel, identity })
+        Ok(Self { channel: traced(channel), identity })
     }
 
     fn client(&self) -> Client {

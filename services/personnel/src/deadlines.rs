@@ -49,6 +49,15 @@ struct ReplyOverdue {
 }
 
 impl Handler for ReplyOverdue {
+    /// The solicitation first, as every request that cancels its deadline locks it before
+    /// the deadline row: taking them in the other order could deadlock with a reply.
+    async fn lock_subject(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
+        if let Ok(id) = Uuid::parse_str(&deadline.subject) {
+            store::solicitation(tx, id, true).await?;
+        }
+        Ok(())
+    }
+
     async fn fire(&self, tx: &mut PgConnection, deadline: &Deadline) -> Result<(), HandlerError> {
         let Ok(id) = Uuid::parse_str(&deadline.subject) else {
             tracing::error!(deadline.id = %deadline.id, subject = %deadline.subject, "reply deadline subject is not an id");

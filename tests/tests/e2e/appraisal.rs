@@ -427,6 +427,21 @@ async fn rate_and_close(suite: &Suite, plan: &Plan, case: &Running, results: Vec
         })
         .await
         .expect("the case report");
+    // 回访 before 评价.
+    street
+        .record_callback(pb::RecordCallbackRequest {
+            case_id: case.case_id.clone(),
+            callback: Some(pb::Callback {
+                method: pb::CallbackMethod::Phone as i32,
+                reached: true,
+                reporter_satisfaction: pb::Satisfaction::Satisfied as i32,
+                callback_time: ts(chrono::Utc::now()),
+                ..Default::default()
+            }),
+            request_id: request_id(),
+        })
+        .await
+        .expect("the callback");
     for (department, _, satisfaction) in plan.calls {
         street
             .rate_department(pb::RateDepartmentRequest {

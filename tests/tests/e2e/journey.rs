@@ -84,7 +84,7 @@ async fn an_appeal_at_the_pump_room_is_placed_staffed_and_checked_in_through_the
 
     let mut watch = suite
         .district()
-        .watch_case(pb::WatchCaseRequest { case_id: case.id.clone() })
+        .watch_case(pb::WatchCaseRequest { case_id: case.id.clone(), ..Default::default() })
         .await
         .expect("watching the case")
         .into_inner();
@@ -191,11 +191,12 @@ async fn an_appeal_at_the_pump_room_is_placed_staffed_and_checked_in_through_the
         .await
         .expect("reading the officer")
         .into_inner();
-    let designation = &last.calls[0].designations[0];
+    // A delta carries the call its event changed (the check-in), not the whole case.
+    let designation = &last.changed_call.as_ref().expect("a call event carries its call").designations[0];
     let named = designation.person.as_ref().expect("the designation names a person");
     assert_eq!((named.id.as_str(), named.name.as_str()), (officer.as_str(), person.name.as_str()));
     assert_eq!(designation.check_in_status, pb::CheckInStatus::OnTime as i32);
-    assert_eq!(last.case.as_ref().map(|c| c.state()), Some(pb::CaseState::Calling));
+    assert_eq!(last.event.as_ref().map(|e| e.case_state()), Some(pb::CaseState::Calling));
 
     drop(watch);
     suite.stop().await;

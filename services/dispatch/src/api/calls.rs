@@ -135,9 +135,12 @@ pub(super) async fn start_call(
             let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "call departments")?;
+            crate::domain::repeats::may_call(case_id, row.lead_case_id)?;
             let next = state::start_call(row.case.state)?;
             let existing = calls::of_case(tx, case_id).await?;
             let actor = convert::actor(&p);
+            // The deadlines of the catalogue version the case was accepted under.
+            let policy = d.deadlines.under(row.case.catalogue.as_ref());
             let mut out = Vec::new();
             for c in &req.calls {
                 let department_id = c.department_id.trim().to_owned();
@@ -168,14 +171,14 @@ pub(super) async fn start_call(
                         location: place.location.as_ref().map(convert::point),
                     },
                     check_in_close_time: convert::time(c.check_in_close_time.as_ref())
-                        .unwrap_or_else(|| d.deadlines.check_in_close(report_time)),
+                        .unwrap_or_else(|| policy.check_in_close(report_time)),
                     check_in_radius_meters: if c.check_in_radius_meters > 0.0 {
                         c.check_in_radius_meters
                     } else {
                         d.deadlines.check_in_radius_meters
                     },
                     sign_deadline: convert::time(c.sign_deadline.as_ref())
-                        .unwrap_or_else(|| d.deadlines.sign_deadline(row.case.urgency, now).min(report_time)),
+                        .unwrap_or_else(|| policy.sign_deadline(row.case.urgency, now).min(report_time)),
                     state: CallState::PendingSign,
                     signed_time: None,
                     signed_by: None,

@@ -24,7 +24,7 @@ use crate::{
     store::{
         Scope, attachments,
         cases::{self, CaseQuery, CaseRow},
-        closing, is_unique_violation, tasks,
+        catalogue as catalogue_store, closing, is_unique_violation, tasks,
     },
 };
 
@@ -37,13 +37,46 @@ pub(super) async fn case_pb(
     row: &CaseRow,
     audience: &Audience,
 ) -> Result<pb::Case, DispatchError> {
+    let parts = CaseParts::read(conn, row.case.id).await?;
+    case_pb_of(cipher, p, row, audience, &parts)
+}
+
+/// What a case's message shows besides its row and audience. Read once, it can be
+/// presented to any number of callers without the database (the watch hub does).
+#[derive(Debug, Clone)]
+pub(super) struct CaseParts {
+    related: Vec<Uuid>,
+    files: Vec<crate::domain::model::Attachment>,
+    consultations: Vec<crate::domain::model::Consultation>,
+    callbacks: Vec<crate::domain::model::Callback>,
+}
+
+impl CaseParts {
+    /// Reads the parts of case `id`; four statements.
+    pub(super) async fn read(conn: &mut PgConnection, id: Uuid) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            related: cases::related(conn, id).await?,
+            files: attachments::intake_files(conn, id).await?,
+            consultations: tasks::consultations(conn, id).await?,
+            callbacks: closing::callbacks(conn, id).await?,
+        })
+    }
+}
+
+/// The case as `p` may see it, from what was read already (no I/O).
+pub(super) fn case_pb_of(
+    cipher: &ReporterCipher,
+    p: &Principal,
+    row: &CaseRow,
+    audience: &Audience,
+    parts: &CaseParts,
+) -> Result<pb::Case, DispatchError> {
     let c = &row.case;
     let reporter = cipher.open(c.id, &row.reporter_sealed).map_err(DispatchError::internal)?;
     let (shown, masked) = privacy::present(&reporter, access::reporter_view(p, audience, reporter.confidential));
-    let related = cases::related(conn, c.id).await?;
-    let files = attachments::intake_files(conn, c.id).await?;
-    let consultations = tasks::consultations(conn, c.id).await?;
-    let callbacks = closing::callbacks(conn, c.id).await?;
+    let CaseParts { related, files, consultations, callbacks } = parts;
+    // A repeat names its lead first: the case it was clustered with at intake.
+    let related: Vec<Uuid> = row.lead_case_id.into_iter().chain(related.iter().copied()).collect();
     Ok(pb::Case {
         id: c.id.to_string(),
         street_id: c.street_id.clone(),
@@ -76,6 +109,11 @@ pub(super) async fn case_pb(
         update_time: ts(c.update_time),
         close_time: c.close_time.and_then(ts),
         close_summary: c.close_summary.clone(),
+        lead_case_id: row.lead_case_id.map(|l| l.to_string()).unwrap_or_default(),
+        cluster_size: if row.lead_case_id.is_some() { 0 } else { row.cluster_size },
+        callback_outcome: code(pb::CallbackOutcome::from_str_name(c.callback_outcome.as_str())),
+        catalogue_version: c.catalogue.as_ref().map_or(0, |r| r.version),
+        matter_class: c.catalogue.as_ref().map_or(0, |r| code(pb::MatterClass::from_str_name(r.matter_class.as_str()))),
     })
 }
 
@@ -140,6 +178,7 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
     if input.street_id.trim().is_empty() && location.is_none() {
         v.add("case.place.location", "is required when street_id is not given");
     }
+    let urgency_given = input.urgency != pb::Urgency::Unspecified as i32;
     let urgency = urgency(&mut v, "case.urgency", input.urgency);
     v.into_result()?;
     let channel = channel.map(|c| c.as_str_name().to_owned()).unwrap_or_default();
@@ -158,6 +197,16 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 )));
             }
             let actor = convert::actor(&p);
+            // 派单目录: the category must be in the current version, whose rule the case keeps.
+            let catalogue = catalogue_store::current(tx)
+                .await?
+                .ok_or_else(|| DispatchError::internal("no dispatch catalogue is published"))?;
+            let rule = catalogue.accept("case.category", &category)?;
+            let urgency = if urgency_given {
+                urgency
+            } else {
+                catalogue.category(&category).map_or(urgency, |c| c.default_urgency)
+            };
             let case = Case {
                 id: Uuid::now_v7(),
                 street_id,
@@ -178,6 +227,8 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 update_time: now,
                 close_time: None,
                 close_summary: String::new(),
+                callback_outcome: crate::domain::model::CallbackOutcome::Pending,
+                catalogue: Some(rule),
             };
             let sealed = d.cipher.seal(case.id, &reporter);
             if let Err(e) = cases::insert(tx, &case, &sealed).await {
@@ -201,13 +252,25 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 }
                 files.push(file);
             }
+            // A repeat (重复诉求) joins the cluster of the nearest lead: an indexed box
+            // look-up and one update, however many cases the street and category hold.
             let mut related = Vec::new();
+            let mut lead = None;
             if let Some(here) = case.place.location {
-                let candidates =
-                    cases::repeat_candidates(tx, &case.street_id, &case.category, repeats::since(now)).await?;
-                for other in repeats::of(case.id, here, candidates) {
-                    cases::link(tx, case.id, other, now).await?;
-                    related.push(other.to_string());
+                cases::lock_cells(tx, &repeats::cells(&case.street_id, &case.category, here)).await?;
+                let candidates = cases::lead_candidates(
+                    tx,
+                    &case.street_id,
+                    &case.category,
+                    here,
+                    repeats::bbox(here),
+                    repeats::since(now),
+                )
+                .await?;
+                lead = repeats::lead(case.id, here, candidates);
+                if let Some(lead) = lead {
+                    cases::join_cluster(tx, case.id, lead).await?;
+                    related.push(lead.to_string());
                 }
             }
             let payload = Payload::CaseCreated(pb::CaseCreated {
@@ -217,10 +280,12 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 community_id: case.community_id.clone(),
                 grid_id: case.grid_id.clone(),
                 related_case_ids: related.clone(),
+                lead_case_id: lead.map(|l| l.to_string()).unwrap_or_default(),
             });
             let mut after = serde_json::to_value(&case).unwrap_or_default();
             after["reporter_digest"] = json!(d.cipher.digest(case.id, &reporter));
             after["related_case_ids"] = json!(related);
+            after["lead_case_id"] = json!(lead);
             let entry = Entry {
                 event_type: EventKind::CaseCreated,
                 call_id: None,
@@ -333,6 +398,13 @@ pub(super) fn query(filter: Option<&pb::CaseFilter>) -> Result<CaseQuery, Dispat
     };
     let channel = name("filter.channel", f.channel, &mut v, |x| pb::Channel::try_from(x).ok().map(|c| c.as_str_name()));
     let urgency = name("filter.urgency", f.urgency, &mut v, |x| pb::Urgency::try_from(x).ok().map(|c| c.as_str_name()));
+    let mut callback_outcomes = Vec::new();
+    for (i, o) in f.callback_outcomes.iter().enumerate() {
+        match pb::CallbackOutcome::try_from(*o).ok().filter(|o| *o != pb::CallbackOutcome::Unspecified) {
+            Some(o) => callback_outcomes.push(o.as_str_name().to_owned()),
+            None => v.add(format!("filter.callback_outcomes[{i}]"), "is not a known callback outcome"),
+        }
+    }
     let range = f.create_time_range.as_ref();
     v.into_result()?;
     Ok(CaseQuery {
@@ -346,6 +418,7 @@ pub(super) fn query(filter: Option<&pb::CaseFilter>) -> Result<CaseQuery, Dispat
         created_to: convert::time(range.and_then(|r| r.end_time.as_ref())),
         overdue_only: f.overdue_only,
         query: f.query.clone(),
+        callback_outcomes,
     })
 }
 
@@ -421,11 +494,19 @@ pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>)
             let before = json!({"state": row.case.state, "triage": row.case.triage});
             row.case.state = state::triage(row.case.state, decision)?;
             let actor = convert::actor(&p);
+            let mut joined = None;
             if let Some(other) = duplicate_of {
-                if cases::link(tx, id, other, now).await? {
+                let linked = cases::link(tx, id, other, now).await?;
+                let other_row = rows.get_mut(&other).ok_or_else(|| DispatchError::internal("locked case vanished"))?;
+                // A duplicate that leads no repeats of its own joins the other case's
+                // cluster (重复诉求), so one lead is called, rated and scored.
+                let lead = other_row.lead_case_id.unwrap_or(other);
+                if row.lead_case_id.is_none() && row.cluster_size == 1 && lead != id {
+                    cases::join_cluster(tx, id, lead).await?;
+                    joined = Some(lead);
+                }
+                if linked {
                     // The repeated case's own trail shows the link too, as LinkCases does.
-                    let other_row =
-                        rows.get_mut(&other).ok_or_else(|| DispatchError::internal("locked case vanished"))?;
                     let entry = Entry {
                         event_type: EventKind::CasesLinked,
                         call_id: None,
@@ -454,7 +535,10 @@ pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>)
                 decline_reason: if is_decline { decline as i32 } else { 0 },
                 duplicate_of_case_id: duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
             });
-            let after = json!({"state": row.case.state, "triage": row.case.triage});
+            let mut after = json!({"state": row.case.state, "triage": row.case.triage});
+            if let Some(lead) = joined {
+                after["lead_case_id"] = json!(lead);
+            }
             let entry = Entry {
                 event_type: EventKind::CaseTriaged,
                 call_id: None,

@@ -10,7 +10,8 @@ use super::{Dispatch, Entry, RPCS, caller, cases::present, convert, readable_cas
 use crate::{
     domain::events::EventKind,
     domain::{
-        model::{Callback, CaseReport, DepartmentResult, RectificationState, Satisfaction, TaskState},
+        callback,
+        model::{Callback, CallbackOutcome, CaseReport, DepartmentResult, RectificationState, Satisfaction, TaskState},
         state,
     },
     error::DispatchError,
@@ -123,9 +124,12 @@ pub(super) async fn record_callback(
     let c = req.callback.clone().unwrap_or_default();
     let mut v = FieldViolations::new();
     let method = pb::CallbackMethod::try_from(c.method).ok().filter(|m| *m != pb::CallbackMethod::Unspecified);
-    v.check(method.is_some(), "callback.method", "must be PHONE, VISIT or SMS");
+    // An anonymous reporter (匿名) is recorded in place of an attempt: no method, no time.
+    let anonymous = c.reporter_anonymous;
+    v.check(anonymous || method.is_some(), "callback.method", "must be PHONE, VISIT or SMS");
+    v.check(!(anonymous && c.reached), "callback.reached", "an anonymous reporter cannot have been reached");
     let when = convert::time(c.callback_time.as_ref());
-    v.check(when.is_some(), "callback.callback_time", "is required");
+    v.check(anonymous || when.is_some(), "callback.callback_time", "is required");
     let reporter_satisfaction =
         pb::Satisfaction::try_from(c.reporter_satisfaction).ok().and_then(|s| Satisfaction::parse(s.as_str_name()));
     v.check(
@@ -134,14 +138,15 @@ pub(super) async fn record_callback(
         "is required when the reporter was reached",
     );
     let opinion = v.optional_text("callback.reporter_opinion", &c.reporter_opinion, 5000).to_owned();
+    v.check(!anonymous || !opinion.is_empty(), "callback.reporter_opinion", "must say why the reporter is anonymous");
     v.into_result()?;
+    let attempts = s.d.deadlines.callback_attempts;
     let key = RPCS.idempotency("RecordCallback", &p, &req.request_id, &req)?;
     s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "record callbacks")?;
-            let next = state::callback(row.case.state)?;
             let actor = convert::actor(&p);
             let callback = Callback {
                 id: Uuid::now_v7(),
@@ -151,12 +156,18 @@ pub(super) async fn record_callback(
                 reporter_satisfaction: if c.reached { reporter_satisfaction } else { None },
                 reporter_opinion: opinion,
                 callback_time: when.unwrap_or(now),
+                reporter_anonymous: anonymous,
                 recorded_by: actor.clone(),
                 create_time: now,
             };
+            let mut all = closing::callbacks(tx, case_id).await?;
+            all.push(callback.clone());
+            let outcome = callback::outcome(&all, attempts);
+            let next = state::callback(row.case.state, outcome != CallbackOutcome::Pending)?;
             closing::insert_callback(tx, &callback).await?;
-            let before = json!({"case": {"state": row.case.state}});
+            let before = json!({"case": {"state": row.case.state, "callback_outcome": row.case.callback_outcome}});
             row.case.state = next;
+            row.case.callback_outcome = outcome;
             let payload = Payload::CallbackRecorded(pb::CallbackRecorded {
                 callback_id: callback.id.to_string(),
                 reached: callback.reached,
@@ -167,7 +178,7 @@ pub(super) async fn record_callback(
                 call_id: None,
                 department_id: String::new(),
                 before,
-                after: json!({"callback": callback, "case": {"state": next}}),
+                after: json!({"callback": callback, "case": {"state": next, "callback_outcome": outcome}}),
                 payload,
             };
             w.record(tx, &mut row.case, &actor, entry).await?;
@@ -184,6 +195,7 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
     let mut v = FieldViolations::new();
     let summary = v.required_text("summary", &req.summary, 5000).to_owned();
     v.into_result()?;
+    let attempts = s.d.deadlines.callback_attempts;
     let key = RPCS.idempotency("CloseCase", &p, &req.request_id, &req)?;
     let dispatch = s.clone();
     let write = s.write(&key, write::none(), move |tx, w, ()| {
@@ -216,6 +228,9 @@ pub(super) async fn close_case(s: &Dispatch, r: Request<pb::CloseCaseRequest>) -
                     .filter(|r| r.state != RectificationState::Closed)
                     .map(|r| r.department_id.clone())
                     .collect(),
+                callback_missing: callback::require_callback(row.case.callback_outcome, attempts)
+                    .is_err()
+                    .then_some(attempts),
             };
             let decision = row.case.close(summary, &facts, &audience.departments, now)?;
             for mut call in calls::of_case(tx, case_id).await? {

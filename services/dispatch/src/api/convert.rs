@@ -168,6 +168,7 @@ pub(crate) fn callback_pb(c: &m::Callback) -> pb::Callback {
         reporter_satisfaction: c.reporter_satisfaction.map_or(0, satisfaction_pb),
         reporter_opinion: c.reporter_opinion.clone(),
         callback_time: ts(c.callback_time),
+        reporter_anonymous: c.reporter_anonymous,
         recorded_by: Some(actor_pb(&c.recorded_by)),
         create_time: ts(c.create_time),
     }

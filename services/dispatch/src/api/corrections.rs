@@ -149,6 +149,13 @@ pub(super) async fn update_case(s: &Dispatch, r: Request<pb::UpdateCaseRequest>)
                 patch.community_id.get_or_insert_with(|| found.community_id.clone());
                 patch.grid_id.get_or_insert_with(|| found.grid_id.clone());
             }
+            // A corrected category must be in the current catalogue, whose rule it takes.
+            if let Some(category) = patch.category.as_ref().filter(|c| **c != row.case.category) {
+                let catalogue = crate::store::catalogue::current(tx)
+                    .await?
+                    .ok_or_else(|| DispatchError::internal("no dispatch catalogue is published"))?;
+                row.case.catalogue = Some(catalogue.accept("case.category", category)?);
+            }
             let c = &mut row.case;
             let mut changes = Changes::default();
             changes.apply("category", &mut c.category, patch.category);

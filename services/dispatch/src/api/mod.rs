@@ -4,10 +4,14 @@
 
 mod calls;
 mod cases;
+mod catalogue;
 mod closing;
+mod clusters;
 mod convert;
 mod corrections;
 mod files;
+mod hub;
+mod mask;
 mod ratings;
 mod streams;
 mod tasks;
@@ -18,6 +22,7 @@ use std::{pin::Pin, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
+pub use hub::WatchMeter;
 use minhu_grpc::{Principal, Rpcs, caller, uuid};
 use minhu_proto::dispatch::v1::{self as pb, dispatch_service_server::DispatchService};
 use sqlx::{PgConnection, PgPool};
@@ -68,12 +73,20 @@ pub struct Deps {
 #[derive(Debug, Clone)]
 pub struct Dispatch {
     d: Arc<Deps>,
+    /// The replica's one reader of the outbox for every watch stream.
+    hub: hub::Hub,
 }
 
 impl Dispatch {
-    /// Handlers over `deps`.
+    /// Handlers over `deps`; starts the watch hub.
     pub fn new(deps: Deps) -> Self {
-        Self { d: Arc::new(deps) }
+        let hub = hub::Hub::start(deps.pool.clone(), deps.head.subscribe(), &deps.feed);
+        Self { d: Arc::new(deps), hub }
+    }
+
+    /// The watch hub's database meter (tests show it does not grow with the watchers).
+    pub fn watch_meter(&self) -> WatchMeter {
+        self.hub.meter()
     }
 
     /// The pool (tests, escalations).
@@ -145,6 +158,18 @@ impl DispatchService for Dispatch {
     }
     async fn unlink_cases(&self, r: Request<pb::UnlinkCasesRequest>) -> Reply<pb::Case> {
         reply(corrections::unlink_cases(self, r)).await
+    }
+    async fn list_cluster_members(
+        &self,
+        r: Request<pb::ListClusterMembersRequest>,
+    ) -> Reply<pb::ListClusterMembersResponse> {
+        reply(clusters::list_cluster_members(self, r)).await
+    }
+    async fn detach_from_cluster(&self, r: Request<pb::DetachFromClusterRequest>) -> Reply<pb::Case> {
+        reply(clusters::detach_from_cluster(self, r)).await
+    }
+    async fn merge_clusters(&self, r: Request<pb::MergeClustersRequest>) -> Reply<pb::Case> {
+        reply(clusters::merge_clusters(self, r)).await
     }
     async fn triage_case(&self, r: Request<pb::TriageCaseRequest>) -> Reply<pb::Case> {
         reply(cases::triage_case(self, r)).await
@@ -265,5 +290,14 @@ impl DispatchService for Dispatch {
     }
     async fn get_attachment(&self, r: Request<pb::GetAttachmentRequest>) -> Reply<pb::Attachment> {
         reply(files::get_attachment(self, r)).await
+    }
+    async fn publish_catalogue(&self, r: Request<pb::PublishCatalogueRequest>) -> Reply<pb::Catalogue> {
+        reply(catalogue::publish_catalogue(self, r)).await
+    }
+    async fn get_catalogue(&self, r: Request<pb::GetCatalogueRequest>) -> Reply<pb::Catalogue> {
+        reply(catalogue::get_catalogue(self, r)).await
+    }
+    async fn propose_calls(&self, r: Request<pb::ProposeCallsRequest>) -> Reply<pb::ProposeCallsResponse> {
+        reply(catalogue::propose_calls(self, r)).await
     }
 }

@@ -53,13 +53,14 @@ pub(super) async fn rate_department(
     let comment = v.optional_text("comment", &req.comment, 2000).to_owned();
     v.check(sat != Satisfaction::Dissatisfied || !comment.is_empty(), "comment", "is required when dissatisfied");
     v.into_result()?;
+    let attempts = s.d.deadlines.callback_attempts;
     let key = RPCS.idempotency("RateDepartment", &p, &req.request_id, &req)?;
     s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let now = w.now();
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             require_street(&p, &row.case, "rate departments (谁呼谁评)")?;
-            let next = state::rate(row.case.state)?;
+            let next = state::rate(row.case.state, attempts)?;
             let call_ids = department_calls(tx, case_id, &department_id).await?;
             state::rated_was_called(&department_id, call_ids.len())?;
             let ratings = closing::ratings(tx, case_id).await?;

@@ -85,6 +85,7 @@ pub(super) fn event_pb(row: &EventRow) -> pb::Event {
     event.case_state = code(pb::CaseState::from_str_name(&row.case_state));
     event.trail_sequence = row.trail_sequence;
     event.trail_hash = row.trail_hash.clone();
+    event.trace_parent = row.trace_parent.clone().unwrap_or_default();
     event
 }
 

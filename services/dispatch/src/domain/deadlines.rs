@@ -24,6 +24,9 @@ pub struct DeadlinePolicy {
     /// A rectification's time when the street names no due time, in working days (整改时限,
     /// counted with the working-time calendar).
     pub rectification_working_days: u32,
+    /// Unreached callback attempts (回访) after which the reporter counts as unreachable and
+    /// the case may be rated and closed without a callback (at least 1).
+    pub callback_attempts: u32,
 }
 
 impl Default for DeadlinePolicy {
@@ -35,6 +38,7 @@ impl Default for DeadlinePolicy {
             check_in_window: Duration::from_secs(30 * 60),
             check_in_radius_meters: 200.0,
             rectification_working_days: 5,
+            callback_attempts: 3,
         }
     }
 }

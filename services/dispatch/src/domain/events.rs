@@ -47,6 +47,8 @@ named_enum! {
         RectificationOverdue = "EVENT_TYPE_RECTIFICATION_OVERDUE",
         AttachmentAdded = "EVENT_TYPE_ATTACHMENT_ADDED",
         CaseClosed = "EVENT_TYPE_CASE_CLOSED",
+        CaseDetachedFromCluster = "EVENT_TYPE_CASE_DETACHED_FROM_CLUSTER",
+        ClustersMerged = "EVENT_TYPE_CLUSTERS_MERGED",
     }
 }
 

@@ -5,7 +5,9 @@
 
 pub mod access;
 pub mod call;
+pub mod callback;
 pub mod case;
+pub mod catalogue;
 pub mod deadlines;
 pub mod events;
 pub mod files;

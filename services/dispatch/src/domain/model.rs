@@ -128,6 +128,27 @@ impl CaseState {
 }
 
 named_enum! {
+    /// Where a case's callback (回访) stands: what rating and closing wait for.
+    CallbackOutcome {
+        /// 待回访: neither reached nor excused yet.
+        Pending = "CALLBACK_OUTCOME_PENDING",
+        /// 已回访: the reporter was reached.
+        Reached = "CALLBACK_OUTCOME_REACHED",
+        /// 匿名诉求: the street recorded that the reporter is anonymous.
+        Anonymous = "CALLBACK_OUTCOME_ANONYMOUS",
+        /// 多次联系不上: the configured number of attempts, none reached.
+        Unreachable = "CALLBACK_OUTCOME_UNREACHABLE",
+    }
+}
+
+impl CallbackOutcome {
+    /// Cases stored before callbacks were required: nothing recorded yet.
+    pub fn pending() -> Self {
+        Self::Pending
+    }
+}
+
+named_enum! {
     /// How urgent a case is.
     Urgency {
         /// 紧急.
@@ -334,6 +355,13 @@ pub struct Case {
     pub close_time: Option<DateTime<Utc>>,
     /// 办结说明.
     pub close_summary: String,
+    /// Whether the reporter was called back (回访), or why not (see [`super::callback`]).
+    #[serde(default = "CallbackOutcome::pending")]
+    pub callback_outcome: CallbackOutcome,
+    /// The dispatch catalogue's rule it was accepted under (派单目录); `None` for cases
+    /// from before the catalogue.
+    #[serde(default)]
+    pub catalogue: Option<super::catalogue::CaseRule>,
 }
 
 /// The staff a call asks for (报到人员需求).
@@ -572,6 +600,9 @@ pub struct Callback {
     pub reporter_opinion: String,
     /// When it took place.
     pub callback_time: DateTime<Utc>,
+    /// Recorded in place of an attempt: the reporter is anonymous (匿名), no callback possible.
+    #[serde(default)]
+    pub reporter_anonymous: bool,
     /// Who recorded it.
     pub recorded_by: Actor,
     /// When recorded.

@@ -94,11 +94,13 @@ pub fn submit_report(state: CaseState, report_exists: bool, unaccepted_tasks: &[
     Ok(CaseState::Reported)
 }
 
-/// RecordCallback: allowed in SOLVING_AT_STREET, REPORTED, RATING, RECTIFYING; REPORTED → RATING.
-pub fn callback(state: CaseState) -> Result<CaseState, Refusal> {
+/// RecordCallback: allowed in SOLVING_AT_STREET, REPORTED, RATING, RECTIFYING; REPORTED →
+/// RATING once the callback is done (`callback_done`: reached, anonymous, or the last
+/// unreached attempt the policy asks for — see [`super::callback`]).
+pub fn callback(state: CaseState, callback_done: bool) -> Result<CaseState, Refusal> {
     match state {
-        CaseState::Reported => Ok(CaseState::Rating),
-        CaseState::SolvingAtStreet | CaseState::Rating | CaseState::Rectifying => Ok(state),
+        CaseState::Reported if callback_done => Ok(CaseState::Rating),
+        CaseState::SolvingAtStreet | CaseState::Reported | CaseState::Rating | CaseState::Rectifying => Ok(state),
         other => Err(Refusal::new(
             "CASE_NOT_REPORTED",
             case_subject(other),
@@ -107,12 +109,13 @@ pub fn callback(state: CaseState) -> Result<CaseState, Refusal> {
     }
 }
 
-/// RateDepartment: allowed in REPORTED, RATING, RECTIFYING; REPORTED → RATING. The
-/// once-per-department rule is checked by the caller ([`first_rating`]).
-pub fn rate(state: CaseState) -> Result<CaseState, Refusal> {
+/// RateDepartment: allowed in RATING and RECTIFYING. A REPORTED case has not had its
+/// callback yet (回访 before 评价): `CALLBACK_REQUIRED`. The once-per-department rule is
+/// checked by the caller ([`first_rating`]).
+pub fn rate(state: CaseState, attempts_required: u32) -> Result<CaseState, Refusal> {
     match state {
-        CaseState::Reported => Ok(CaseState::Rating),
         CaseState::Rating | CaseState::Rectifying => Ok(state),
+        CaseState::Reported => Err(super::callback::refusal(attempts_required)),
         other => Err(Refusal::new(
             "CASE_NOT_REPORTED",
             case_subject(other),
@@ -185,6 +188,9 @@ pub struct CloseFacts {
     pub unrated_departments: Vec<String>,
     /// Departments with an open rectification.
     pub open_rectifications: Vec<String>,
+    /// The callback is still pending (回访): refused with `CALLBACK_REQUIRED` from either
+    /// closable state; the number of attempts that would excuse it.
+    pub callback_missing: Option<u32>,
 }
 
 /// CloseCase: SOLVING_AT_STREET | RATING → CLOSED; otherwise one refusal per unmet rule.
@@ -196,6 +202,12 @@ pub fn close(state: CaseState, facts: &CloseFacts) -> Result<CaseState, Vec<Refu
             case_subject(state),
             "a case closes from SOLVING_AT_STREET or RATING",
         ));
+    }
+    // Only a closable state asks for it: elsewhere CASE_NOT_CLOSABLE says enough.
+    if let Some(attempts) = facts.callback_missing
+        && matches!(state, CaseState::SolvingAtStreet | CaseState::Rating)
+    {
+        refusals.push(super::callback::refusal(attempts));
     }
     if !facts.open_task_ids.is_empty() {
         refusals.push(Refusal::new(
@@ -518,16 +530,17 @@ mod tests {
     }
 
     #[test]
-    fn callback_and_rating_move_a_reported_case_to_rating() {
-        assert_eq!(callback(Reported), Ok(Rating));
-        assert_eq!(callback(SolvingAtStreet), Ok(SolvingAtStreet));
-        assert_eq!(callback(Rectifying), Ok(Rectifying));
-        assert_eq!(refused(callback(Handling)), "CASE_NOT_REPORTED");
-        assert_eq!(rate(Reported), Ok(Rating));
-        assert_eq!(rate(Rating), Ok(Rating));
-        assert_eq!(rate(Rectifying), Ok(Rectifying));
+    fn only_a_done_callback_moves_a_reported_case_to_rating() {
+        assert_eq!(callback(Reported, true), Ok(Rating));
+        assert_eq!(callback(Reported, false), Ok(Reported), "an unreached attempt short of the policy");
+        assert_eq!(callback(SolvingAtStreet, true), Ok(SolvingAtStreet));
+        assert_eq!(callback(Rectifying, true), Ok(Rectifying));
+        assert_eq!(refused(callback(Handling, true)), "CASE_NOT_REPORTED");
+        assert_eq!(refused(rate(Reported, 3)), "CALLBACK_REQUIRED", "回访 before 评价");
+        assert_eq!(rate(Rating, 3), Ok(Rating));
+        assert_eq!(rate(Rectifying, 3), Ok(Rectifying));
         for state in [Received, Triaged, SolvingAtStreet, Calling, InConsultation, Handling, UnderReview, Closed] {
-            assert_eq!(refused(rate(state)), "CASE_NOT_REPORTED");
+            assert_eq!(refused(rate(state, 3)), "CASE_NOT_REPORTED");
         }
         assert_eq!(refused(first_rating("gongan", true)), "ALREADY_RATED");
         assert!(first_rating("gongan", false).is_ok());
@@ -560,7 +573,10 @@ mod tests {
             report_exists: false,
             unrated_departments: vec!["gongan".into()],
             open_rectifications: vec!["guihua".into()],
+            callback_missing: None,
         };
+        let pending = CloseFacts { callback_missing: Some(3), ..Default::default() };
+        assert_eq!(close(SolvingAtStreet, &pending).unwrap_err()[0].reason, "CALLBACK_REQUIRED");
         let reasons: Vec<_> = close(Rating, &facts).unwrap_err().iter().map(|r| r.reason).collect();
         assert_eq!(reasons, ["TASKS_OPEN", "CASE_REPORT_MISSING", "DEPARTMENTS_UNRATED", "RECTIFICATION_OPEN"]);
         let reasons: Vec<_> = close(Handling, &facts).unwrap_err().iter().map(|r| r.reason).collect();

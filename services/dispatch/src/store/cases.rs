@@ -21,9 +21,23 @@ pub struct CaseRow {
     pub reporter_sealed: Vec<u8>,
     /// Trail length.
     pub trail_length: i64,
+    /// The lead case of the repeat cluster (重复诉求) this case joined; `None` on a lead.
+    pub lead_case_id: Option<Uuid>,
+    /// The size of the cluster this case leads (1 alone; meaningless on a repeat).
+    pub cluster_size: i32,
 }
 
-fn search_text(c: &Case) -> String {
+/// The columns a [`CaseRow`] is read from, in [`CaseRow::from_columns`]'s order.
+type CaseColumns = (Json<Case>, Vec<u8>, i64, Option<Uuid>, i32);
+
+impl CaseRow {
+    fn from_columns((doc, reporter_sealed, trail_length, lead_case_id, cluster_size): CaseColumns) -> Self {
+        Self { case: doc.0, reporter_sealed, trail_length, lead_case_id, cluster_size }
+    }
+}
+
+/// What the free-text filter searches (stored as `search_text`).
+pub fn search_text(c: &Case) -> String {
     format!("{} {} {} {}", c.title, c.description, c.place.address, c.category).to_lowercase()
 }
 
@@ -84,12 +98,12 @@ pub async fn update(tx: &mut PgConnection, case: &Case, reporter_sealed: Option<
 /// A case; `lock` takes the row lock every change of the case serialises on.
 pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<CaseRow>, sqlx::Error> {
     let sql = if lock {
-        "SELECT doc, reporter_sealed, trail_length FROM cases WHERE id = $1 FOR UPDATE"
+        "SELECT doc, reporter_sealed, trail_length, lead_case_id, cluster_size FROM cases WHERE id = $1 FOR UPDATE"
     } else {
-        "SELECT doc, reporter_sealed, trail_length FROM cases WHERE id = $1"
+        "SELECT doc, reporter_sealed, trail_length, lead_case_id, cluster_size FROM cases WHERE id = $1"
     };
-    let row: Option<(Json<Case>, Vec<u8>, i64)> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
-    Ok(row.map(|(doc, reporter_sealed, trail_length)| CaseRow { case: doc.0, reporter_sealed, trail_length }))
+    let row: Option<CaseColumns> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
+    Ok(row.map(CaseRow::from_columns))
 }
 
 /// A record that belongs to a case and is locked after it.
@@ -167,24 +181,143 @@ pub async fn unlink(tx: &mut PgConnection, a: Uuid, b: Uuid) -> Result<bool, sql
     Ok(n > 0)
 }
 
-/// Cases of `street_id` and `category` with a location that are open, or were closed after
-/// `closed_since`: the candidates for repeat detection.
-pub async fn repeat_candidates(
+/// Waits for the intakes holding any of the lock `cells` (see `repeats::cells`) to commit;
+/// held until this transaction ends. Taken in one order, so two intakes cannot deadlock.
+pub async fn lock_cells(tx: &mut PgConnection, cells: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k) FROM \
+         (SELECT DISTINCT hashtextextended(c, 0) AS k FROM unnest($1::text[]) AS c ORDER BY k) AS cells",
+    )
+    .bind(cells)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Cases of `street_id` and `category` that lead their own cluster, lie in the box `sw`–`ne`
+/// and are open or were closed after `closed_since` (never declined): the leads a new
+/// appeal at `here` may repeat, the 16 nearest first (planar degrees; the caller measures
+/// metres). Through the GiST index on the leads' points, in distance order, so a street
+/// dense with cases costs no more than an empty one.
+pub async fn lead_candidates(
     conn: &mut PgConnection,
     street_id: &str,
     category: &str,
+    here: GeoPoint,
+    (sw, ne): (GeoPoint, GeoPoint),
     closed_since: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, GeoPoint)>, sqlx::Error> {
     let rows: Vec<(Uuid, f64, f64)> = sqlx::query_as(
-        "SELECT id, latitude, longitude FROM cases WHERE street_id = $1 AND category = $2 AND latitude IS NOT NULL \
-         AND state <> 'CASE_STATE_DECLINED' AND (closed_at IS NULL OR closed_at >= $3) ORDER BY created_at",
+        "SELECT id, latitude, longitude FROM cases \
+         WHERE lead_case_id IS NULL AND latitude IS NOT NULL \
+         AND point(longitude, latitude) <@ box(point($3, $4), point($5, $6)) \
+         AND street_id = $1 AND category = $2 \
+         AND state <> 'CASE_STATE_DECLINED' AND (closed_at IS NULL OR closed_at >= $7) \
+         ORDER BY point(longitude, latitude) <-> point($8, $9), created_at, id LIMIT 16",
     )
     .bind(street_id)
     .bind(category)
+    .bind(sw.lng)
+    .bind(sw.lat)
+    .bind(ne.lng)
+    .bind(ne.lat)
     .bind(closed_since)
+    .bind(here.lng)
+    .bind(here.lat)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(id, lat, lng)| (id, GeoPoint { lat, lng })).collect())
+}
+
+/// Makes `case` a repeat of `lead` and counts it on the lead; one round trip. Returns the
+/// lead's new cluster size.
+pub async fn join_cluster(tx: &mut PgConnection, case: Uuid, lead: Uuid) -> Result<i32, sqlx::Error> {
+    let (size,): (i32,) = sqlx::query_as(
+        "WITH member AS (UPDATE cases SET lead_case_id = $2 WHERE id = $1) \
+         UPDATE cases SET cluster_size = cluster_size + 1 WHERE id = $2 RETURNING cluster_size",
+    )
+    .bind(case)
+    .bind(lead)
+    .fetch_one(tx)
+    .await?;
+    Ok(size)
+}
+
+/// Detaches the repeat `case` from `lead`: it leads a cluster of one again. Returns the
+/// lead's new cluster size.
+pub async fn detach(tx: &mut PgConnection, case: Uuid, lead: Uuid) -> Result<i32, sqlx::Error> {
+    let (size,): (i32,) = sqlx::query_as(
+        "WITH member AS (UPDATE cases SET lead_case_id = NULL, cluster_size = 1 WHERE id = $1) \
+         UPDATE cases SET cluster_size = cluster_size - 1 WHERE id = $2 RETURNING cluster_size",
+    )
+    .bind(case)
+    .bind(lead)
+    .fetch_one(tx)
+    .await?;
+    Ok(size)
+}
+
+/// Moves `other`'s cluster (it and its members) under `lead`. Returns the ids that joined
+/// (the other lead first, then its members in intake order) and the lead's new size.
+pub async fn merge(tx: &mut PgConnection, lead: Uuid, other: Uuid) -> Result<(Vec<Uuid>, i32), sqlx::Error> {
+    let moved: Vec<(Uuid,)> = sqlx::query_as(
+        "UPDATE cases SET lead_case_id = $1, cluster_size = 1 WHERE id = $2 OR lead_case_id = $2 \
+         RETURNING id",
+    )
+    .bind(lead)
+    .bind(other)
+    .fetch_all(&mut *tx)
+    .await?;
+    let (size,): (i32,) =
+        sqlx::query_as("UPDATE cases SET cluster_size = cluster_size + $2 WHERE id = $1 RETURNING cluster_size")
+            .bind(lead)
+            .bind(moved.len() as i32)
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut ids: Vec<Uuid> = moved.into_iter().map(|m| m.0).filter(|id| *id != other).collect();
+    // UUIDv7 ids sort in intake order.
+    ids.sort();
+    ids.insert(0, other);
+    Ok((ids, size))
+}
+
+/// A member of a cluster as ListClusterMembers shows it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The member case.
+    pub id: Uuid,
+    /// Its state.
+    pub state: CaseState,
+    /// When it was recorded.
+    pub create_time: DateTime<Utc>,
+}
+
+/// One page of `lead`'s members in intake order, after `after` (create time, id).
+pub async fn members(
+    conn: &mut PgConnection,
+    lead: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Member>, sqlx::Error> {
+    let (t, id) = after.unzip();
+    let rows: Vec<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, state, created_at FROM cases WHERE lead_case_id = $1 \
+         AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3)) ORDER BY created_at, id LIMIT $4",
+    )
+    .bind(lead)
+    .bind(t)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, state, create_time)| Member {
+            id,
+            state: CaseState::parse(&state).unwrap_or(CaseState::Received),
+            create_time,
+        })
+        .collect())
 }
 
 /// The case filters (CaseFilter), as plain values.
@@ -210,6 +343,26 @@ pub struct CaseQuery {
     pub overdue_only: bool,
     /// Free text.
     pub query: String,
+    /// `CALLBACK_OUTCOME_*` names; empty: any.
+    pub callback_outcomes: Vec<String>,
+}
+
+impl CaseQuery {
+    /// Whether a case (with its live calls' departments) passes the filters, in memory:
+    /// the same conditions as [`filtered`] builds in SQL, except `states`, which the
+    /// watch streams match against each event instead. The watch hub filters with it so
+    /// that watchers cost no queries.
+    pub fn matches_except_states(&self, c: &Case, departments: &[String]) -> bool {
+        (self.street_id.is_empty() || c.street_id == self.street_id)
+            && (self.department_id.is_empty() || departments.contains(&self.department_id))
+            && c.category.starts_with(&self.category)
+            && (self.channel.is_empty() || c.channel == self.channel)
+            && (self.urgency.is_empty() || c.urgency.as_str() == self.urgency)
+            && self.created_from.is_none_or(|from| c.create_time >= from)
+            && self.created_to.is_none_or(|to| c.create_time < to)
+            && (!self.overdue_only || c.overdue)
+            && (self.query.trim().is_empty() || search_text(c).contains(&self.query.trim().to_lowercase()))
+    }
 }
 
 fn filtered(select: &str, scope: &Scope, f: &CaseQuery) -> QueryBuilder<Postgres> {
@@ -245,6 +398,12 @@ fn filtered(select: &str, scope: &Scope, f: &CaseQuery) -> QueryBuilder<Postgres
     if f.overdue_only {
         q.push(" AND c.overdue");
     }
+    if !f.callback_outcomes.is_empty() {
+        // Cases stored before the callback rule carry no outcome: nothing recorded, PENDING.
+        q.push(" AND COALESCE(c.doc->>'callback_outcome', 'CALLBACK_OUTCOME_PENDING') = ANY(")
+            .push_bind(f.callback_outcomes.clone())
+            .push(")");
+    }
     if !f.query.trim().is_empty() {
         q.push(" AND strpos(c.search_text, ").push_bind(f.query.trim().to_lowercase()).push(") > 0");
     }
@@ -260,18 +419,13 @@ pub async fn list(
     limit: i64,
 ) -> Result<(Vec<CaseRow>, i64), sqlx::Error> {
     let (total,): (i64,) = filtered("SELECT count(*)", scope, f).build_query_as().fetch_one(&mut *conn).await?;
-    let mut q = filtered("SELECT c.doc, c.reporter_sealed, c.trail_length", scope, f);
+    let mut q = filtered("SELECT c.doc, c.reporter_sealed, c.trail_length, c.lead_case_id, c.cluster_size", scope, f);
     if let Some((t, id)) = after {
         q.push(" AND (c.created_at, c.id) < (").push_bind(t).push(", ").push_bind(id).push(")");
     }
     q.push(" ORDER BY c.created_at DESC, c.id DESC LIMIT ").push_bind(limit);
-    let rows: Vec<(Json<Case>, Vec<u8>, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
-    Ok((
-        rows.into_iter()
-            .map(|(doc, reporter_sealed, trail_length)| CaseRow { case: doc.0, reporter_sealed, trail_length })
-            .collect(),
-        total,
-    ))
+    let rows: Vec<CaseColumns> = q.build_query_as().fetch_all(&mut *conn).await?;
+    Ok((rows.into_iter().map(CaseRow::from_columns).collect(), total))
 }
 
 /// Which of `ids` are in `scope` and match `f` now (the live watches' filter, the same SQL

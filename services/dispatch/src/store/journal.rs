@@ -126,9 +126,12 @@ pub async fn record_all(tx: &mut PgConnection, changes: Vec<Change>) -> Result<V
             .push_bind(hash);
     });
     trail.build().execute(&mut *tx).await?;
+    // The request's trace context, for consumers' spans to link to (one per request: every
+    // change it records shares it).
+    let trace_parent = minhu_telemetry::current_context().map(|c| c.traceparent);
     let mut events = QueryBuilder::new(
         "INSERT INTO events (sequence, event_type, case_id, street_id, call_id, department_id, occur_time, \
-         actor_json, case_state, trail_sequence, trail_hash, payload) ",
+         actor_json, case_state, trail_sequence, trail_hash, payload, trace_parent) ",
     );
     events.push_values(&rows, |mut b, (c, event_sequence, trail_sequence, actor, _, _, _, hash)| {
         b.push_bind(*event_sequence)
@@ -142,7 +145,8 @@ pub async fn record_all(tx: &mut PgConnection, changes: Vec<Change>) -> Result<V
             .push_bind(c.case_state.as_str())
             .push_bind(*trail_sequence)
             .push_bind(hash)
-            .push_bind(&c.payload);
+            .push_bind(&c.payload)
+            .push_bind(trace_parent.as_deref());
     });
     events.build().execute(&mut *tx).await?;
     for (case_id, (length, head)) in &heads {
@@ -233,6 +237,8 @@ pub struct EventRow {
     pub trail_hash: String,
     /// Encoded details.
     pub payload: Vec<u8>,
+    /// The W3C traceparent of the request that produced it, if it was traced.
+    pub trace_parent: Option<String>,
 }
 
 /// Events after `after` (optionally of one case), in order, at most `limit`.
@@ -244,7 +250,7 @@ pub async fn events_after(
 ) -> Result<Vec<EventRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT sequence, event_type, case_id, street_id, call_id, department_id, occur_time, actor_json, case_state, \
-         trail_sequence, trail_hash, payload FROM events \
+         trail_sequence, trail_hash, payload, trace_parent FROM events \
          WHERE sequence > $1 AND ($2::uuid IS NULL OR case_id = $2) ORDER BY sequence LIMIT $3",
     )
     .bind(after)

@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod calls;
 pub mod cases;
+pub mod catalogue;
 pub mod closing;
 pub mod journal;
 pub mod spool;

@@ -28,6 +28,8 @@ pub struct TestApp {
     /// Dispatch's deadline index, in this test's own Redis namespace.
     pub deadlines: Deadlines,
     pub redis: TestRedis,
+    /// The watch hub's database meter.
+    pub watch_meter: minhu_dispatch::WatchMeter,
     channel: Channel,
     _roster_db: TestDatabase,
     _db: TestDatabase,
@@ -194,6 +196,7 @@ impl TestApp {
         let addr = app.local_addr();
         let pool = app.pool().clone();
         let (engine, deadlines) = (app.deadline_engine().clone(), app.deadlines().clone());
+        let watch_meter = app.state().watch_meter();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -205,6 +208,7 @@ impl TestApp {
             engine,
             deadlines,
             redis,
+            watch_meter,
             channel,
             _roster_db: roster_db,
             _db: db,
@@ -231,6 +235,12 @@ impl TestApp {
     /// The connection every client of this app shares (for health and other services).
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// A client presenting `token` as it is (short-lived tokens, for expiry).
+    pub fn client_with_token(&self, token: &str) -> Client {
+        DispatchServiceClient::with_interceptor(self.channel.clone(), BearerToken::new(token))
+            .max_decoding_message_size(64 * 1024 * 1024)
     }
 
     pub fn street(&self) -> Client {
@@ -357,19 +367,9 @@ impl TestApp {
         (case.id, calls, consulted.tasks)
     }
 
-    /// A case in RECTIFYING: every department of `departments` fed back, accepted, rated
-    /// DISSATISFIED and required to rectify. Returns the case id and the rectifications.
-    pub async fn rectifying_case(&self, departments: &[&str]) -> (String, Vec<pb::Rectification>) {
-        self.rectifying_case_due(departments, Some(TimeDelta::days(7))).await
-    }
-
-    /// The same, each rectification due `due` from now, or with no due time named (the
-    /// policy's working days) when `None`.
-    pub async fn rectifying_case_due(
-        &self,
-        departments: &[&str],
-        due: Option<TimeDelta>,
-    ) -> (String, Vec<pb::Rectification>) {
+    /// A case in REPORTED: signed calls to `departments`, one task each, fed back and
+    /// accepted, and the case report submitted; the reporter not called back yet.
+    pub async fn reported_case(&self, departments: &[&str]) -> String {
         let (case_id, _, tasks) = self.handling_case(departments).await;
         let mut results = Vec::new();
         for task in &tasks {
@@ -410,6 +410,38 @@ impl TestApp {
                 }),
                 request_id: request_id(),
                 ..Default::default()
+            })
+            .await
+            .unwrap();
+        case_id
+    }
+
+    /// A case in RECTIFYING: every department of `departments` fed back, accepted, rated
+    /// DISSATISFIED and required to rectify. Returns the case id and the rectifications.
+    pub async fn rectifying_case(&self, departments: &[&str]) -> (String, Vec<pb::Rectification>) {
+        self.rectifying_case_due(departments, Some(TimeDelta::days(7))).await
+    }
+
+    /// The same, each rectification due `due` from now, or with no due time named (the
+    /// policy's working days) when `None`.
+    pub async fn rectifying_case_due(
+        &self,
+        departments: &[&str],
+        due: Option<TimeDelta>,
+    ) -> (String, Vec<pb::Rectification>) {
+        let case_id = self.reported_case(departments).await;
+        // 回访 before 评价.
+        self.street()
+            .record_callback(pb::RecordCallbackRequest {
+                case_id: case_id.clone(),
+                callback: Some(pb::Callback {
+                    method: pb::CallbackMethod::Phone as i32,
+                    reached: true,
+                    reporter_satisfaction: pb::Satisfaction::Satisfied as i32,
+                    callback_time: ts(self.now()),
+                    ..Default::default()
+                }),
+                request_id: request_id(),
             })
             .await
             .unwrap();

@@ -4,7 +4,10 @@
 // Helpers are `pub` for the sibling modules of this one test crate.
 #![allow(unreachable_pub)]
 mod attachments;
+mod callbacks;
 mod calls;
+mod catalogue;
+mod clusters;
 mod corrections;
 mod deadlines;
 mod escalations;

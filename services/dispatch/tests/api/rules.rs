@@ -175,10 +175,11 @@ async fn a_retried_intake_never_creates_a_second_case() {
     assert_eq!(first, again);
     let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM cases").fetch_one(&app.pool).await.unwrap();
     assert_eq!(n, 1);
-    // A new intake of the same problem is a repeat, linked both ways.
+    // A new intake of the same problem is a repeat: it joins the first case's cluster.
     let repeat = app.street().create_case(intake(&request_id())).await.unwrap().into_inner();
+    assert_eq!(repeat.lead_case_id, first.id);
     assert_eq!(repeat.related_case_ids, std::slice::from_ref(&first.id));
-    assert_eq!(app.case(&first.id).await.related_case_ids, [repeat.id]);
+    assert_eq!(app.case(&first.id).await.cluster_size, 2);
 }
 
 #[tokio::test]
