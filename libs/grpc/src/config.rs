@@ -179,7 +179,9 @@ fn jwks_keys(variable: &str, value: &str) -> Result<Vec<KeyEntry>, ConfigError> 
 
 impl ServerConfig {
     /// The stack's knobs from `MINHU_REQUEST_TIMEOUT_SECS`, `MINHU_CONCURRENCY_LIMIT`,
-    /// `MINHU_CONCURRENCY_LIMIT_PER_CONNECTION`, `MINHU_MAX_MESSAGE_BYTES`,
+    /// `MINHU_CONCURRENCY_LIMIT_PER_CONNECTION`, `MINHU_LONG_RUNNING_LIMIT`,
+    /// `MINHU_UPLOAD_IDLE_TIMEOUT_SECS`, `MINHU_UPLOAD_MIN_BYTES_PER_SECOND`,
+    /// `MINHU_UPLOAD_RATE_GRACE_SECS`, `MINHU_MAX_MESSAGE_BYTES`,
     /// `MINHU_SHUTDOWN_GRACE_SECS` and `MINHU_CORS_ALLOWED_ORIGINS` (comma-separated browser
     /// origins for gRPC-Web, see [`AllowedOrigins`](crate::web::AllowedOrigins)), each
     /// defaulting to [`ServerConfig::default`].
@@ -192,6 +194,15 @@ impl ServerConfig {
                 "MINHU_CONCURRENCY_LIMIT_PER_CONNECTION",
                 d.concurrency_limit_per_connection,
             )?,
+            long_running_limit: parsed("MINHU_LONG_RUNNING_LIMIT", d.long_running_limit)?,
+            upload_pace: crate::admission::UploadPace {
+                idle_timeout: Duration::from_secs(parsed(
+                    "MINHU_UPLOAD_IDLE_TIMEOUT_SECS",
+                    d.upload_pace.idle_timeout.as_secs(),
+                )?),
+                min_bytes_per_second: parsed("MINHU_UPLOAD_MIN_BYTES_PER_SECOND", d.upload_pace.min_bytes_per_second)?,
+                grace: Duration::from_secs(parsed("MINHU_UPLOAD_RATE_GRACE_SECS", d.upload_pace.grace.as_secs())?),
+            },
             max_message_bytes: parsed("MINHU_MAX_MESSAGE_BYTES", d.max_message_bytes)?,
             shutdown_grace: Duration::from_secs(parsed("MINHU_SHUTDOWN_GRACE_SECS", d.shutdown_grace.as_secs())?),
             cors_allowed_origins: parsed("MINHU_CORS_ALLOWED_ORIGINS", d.cors_allowed_origins)?,

@@ -8,6 +8,7 @@
 //! - [`mask`]: field masks on `Update` methods;
 //! - [`server`]: [`GrpcServer`], the middleware stack, health, reflection and graceful
 //!   shutdown around a service's handlers;
+//! - [`admission`]: the concurrency budgets (global, long-running) and upload pacing;
 //! - [`limit`]: the per-message size limit that answers RESOURCE_EXHAUSTED;
 //! - [`timeout`]: request deadlines that spare long-running uploads;
 //! - [`screen`]: the input screen every request passes (NUL, undefined enum numbers,
@@ -19,6 +20,7 @@
 //! - [`observe`]: each call's status code on its span and in the RPC metrics;
 //! - [`client`]: outgoing calls as client spans carrying their own trace context.
 
+pub mod admission;
 pub mod auth;
 pub mod client;
 pub mod config;

@@ -17,10 +17,11 @@
 //! 5. an HTTP/1.1 request's body read whole ([`WholeHttp1RequestLayer`]) — before any layer
 //!    that may refuse, so a refusal reaches an HTTP/1.1 client as its status, not as a
 //!    broken connection;
-//! 6. load shedding — before the limit, so excess requests are refused at once with
-//!    RESOURCE_EXHAUSTED instead of queueing until their deadlines pass;
-//! 7. global concurrency limit — bounds the work in flight across all connections, which
-//!    is what protects the database pool;
+//! 6. admission ([`admission`](crate::admission)) — two budgets, shed rather than queued
+//!    (RESOURCE_EXHAUSTED naming the budget): the global concurrency limit, which protects
+//!    the database pool, and a small one for long-running uploads, whose bodies are paced
+//!    (idle timeout, minimum rate); health and reflection take no permit, so probes are
+//!    answered however busy the server is;
 //! 8. message size limit — refuses oversized messages before they are buffered;
 //! 9. request timeout (DEADLINE_EXCEEDED), except for the methods a service declares
 //!    long-running (client-streaming uploads), then tonic's per-connection limit;
@@ -47,6 +48,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::{
     Authenticator,
+    admission::AdmissionLayer,
     limit::MessageSizeLimitLayer,
     observe::ObserveLayer,
     screen::{DescriptorsError, Screens},
@@ -63,6 +65,11 @@ pub struct ServerConfig {
     pub concurrency_limit: usize,
     /// Requests in flight on one connection.
     pub concurrency_limit_per_connection: usize,
+    /// Long-running calls (uploads) in flight across all connections: their own budget,
+    /// never taken from `concurrency_limit`.
+    pub long_running_limit: usize,
+    /// How slowly an upload may arrive before it is ended.
+    pub upload_pace: crate::admission::UploadPace,
     /// Largest gRPC message accepted or sent.
     pub max_message_bytes: usize,
     /// How long in-flight calls (and live streams) may run after the shutdown signal.
@@ -79,6 +86,8 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             concurrency_limit: 1024,
             concurrency_limit_per_connection: 256,
+            long_running_limit: 16,
+            upload_pace: Default::default(),
             max_message_bytes: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             cors_allowed_origins: AllowedOrigins::none(),
@@ -257,8 +266,12 @@ impl GrpcServer {
             // of the moment they are made.
             .layer(ObserveLayer::new(minhu_telemetry::metrics::RpcServerMetrics::new(), served))
             .layer(WholeHttp1RequestLayer::new(config.max_message_bytes))
-            .load_shed()
-            .concurrency_limit(config.concurrency_limit)
+            .layer(AdmissionLayer::new(
+                config.concurrency_limit,
+                config.long_running_limit,
+                long_running.clone(),
+                config.upload_pace,
+            ))
             .layer(MessageSizeLimitLayer::new(config.max_message_bytes))
             .layer(TimeoutLayer::new(config.request_timeout, long_running))
             .map_request(move |mut request: http::Request<Body>| {

@@ -84,12 +84,15 @@ impl ReporterCipher {
         self.aead().decrypt(&Nonce::from(nonce), Payload { msg: body, aad }).ok()
     }
 
-    /// A keyed digest of the reporter for the trail: equal records give equal digests, and
-    /// without the key a phone number cannot be guessed from it.
-    pub fn digest(&self, reporter: &Reporter) -> String {
+    /// A keyed digest of the reporter on `case_id`'s trail: within a case equal records give
+    /// equal digests (a correction shows as a change); across cases the same reporter gives
+    /// different digests, so trails cannot be joined to link one person's appeals; without
+    /// the key a phone number cannot be guessed from it.
+    pub fn digest(&self, case_id: Uuid, reporter: &Reporter) -> String {
         let mut h = Sha256::new();
         h.update(self.key);
         h.update([0]);
+        h.update(case_id.as_bytes());
         h.update(serde_json::to_vec(reporter).unwrap_or_default());
         hex(&h.finalize())
     }
@@ -113,7 +116,8 @@ mod tests {
         assert!(cipher.open(Uuid::new_v4(), &sealed).is_err());
         assert!(ReporterCipher::new([7; 32]).open(case, &sealed).is_err());
         assert!(cipher.open(case, &sealed[..5]).is_err());
-        assert_eq!(cipher.digest(&reporter()), cipher.digest(&reporter()));
+        assert_eq!(cipher.digest(case, &reporter()), cipher.digest(case, &reporter()));
+        assert_ne!(cipher.digest(case, &reporter()), cipher.digest(Uuid::new_v4(), &reporter()), "not linkable");
     }
 }
 

@@ -63,9 +63,42 @@ impl std::fmt::Debug for ReporterKey {
 }
 
 impl ReporterKey {
-    /// The development key ([`crypto::DEV_REPORTER_KEY`]): demo and tests only.
+    /// The development key ([`crypto::DEV_REPORTER_KEY`]): tests only — it is published in
+    /// the source, so configuration never falls back to it.
     pub fn dev() -> Self {
         Self(crypto::DEV_REPORTER_KEY)
+    }
+
+    /// A fresh random key: what development mode uses when none is configured. Data sealed
+    /// with it is unreadable after a restart, which is the point — nothing real should be
+    /// entered into a dev instance.
+    pub fn random() -> Self {
+        use aes_gcm::{Aes256Gcm, KeyInit as _, aead::OsRng};
+        Self(Aes256Gcm::generate_key(&mut OsRng).into())
+    }
+}
+
+/// `MINHU_DISPATCH_REPORTER_KEY` (base64 of 32 bytes): required, except in development mode,
+/// where a random key is made for this process and said so loudly (#14.8: never the
+/// published development key).
+fn reporter_key(configured: Option<String>, dev: bool) -> Result<ReporterKey, ConfigError> {
+    const VAR: &str = "MINHU_DISPATCH_REPORTER_KEY";
+    match configured {
+        Some(b64) => {
+            let bytes =
+                STANDARD.decode(b64.trim()).map_err(|e| ConfigError::new(VAR, format!("is not base64: {e}")))?;
+            let key: [u8; 32] =
+                bytes.try_into().map_err(|_| ConfigError::new(VAR, "must decode to exactly 32 bytes"))?;
+            Ok(ReporterKey(key))
+        }
+        None if dev => {
+            tracing::warn!(
+                "DEVELOPMENT MODE: {VAR} is not set; reporter data is sealed with a random key made for this \
+                 process and will be unreadable after a restart. Never enter real appeals here."
+            );
+            Ok(ReporterKey::random())
+        }
+        None => Err(ConfigError::new(VAR, "is required unless MINHU_AUTH_DEV=true")),
     }
 }
 
@@ -78,6 +111,12 @@ pub struct AttachmentLimits {
     pub max_chunk_bytes: usize,
     /// Accepted media types.
     pub content_types: Vec<String>,
+    /// Files one uploader may have staged (uploaded before their case exists) at once.
+    pub staged_files_per_uploader: i64,
+    /// Bytes one uploader may have staged at once.
+    pub staged_bytes_per_uploader: i64,
+    /// Files one case may hold.
+    pub files_per_case: i64,
 }
 
 impl Default for AttachmentLimits {
@@ -86,6 +125,9 @@ impl Default for AttachmentLimits {
             max_bytes: 20 * 1024 * 1024,
             max_chunk_bytes: 1024 * 1024,
             content_types: ["image/jpeg", "image/png", "video/mp4", "application/pdf"].map(String::from).to_vec(),
+            staged_files_per_uploader: 20,
+            staged_bytes_per_uploader: 200 * 1024 * 1024,
+            files_per_case: 100,
         }
     }
 }
@@ -227,11 +269,13 @@ impl Config {
     ///   signed per request; otherwise `MINHU_DISPATCH_SERVICE_TOKEN` (a pre-issued token
     ///   with the `service` role) is required;
     /// - `MINHU_DISPATCH_REPORTER_KEY`: 32 bytes, base64; required unless `MINHU_AUTH_DEV`
-    ///   (then the development key is used);
+    ///   (then a random key per process, never the published development key);
     /// - `MINHU_DISPATCH_SIGN_MINUTES_{EMERGENCY,URGENT,NORMAL}`,
     ///   `MINHU_DISPATCH_CHECK_IN_WINDOW_MINUTES`, `MINHU_DISPATCH_CHECK_IN_RADIUS_METERS`,
     ///   `MINHU_DISPATCH_RECTIFICATION_WORKING_DAYS`, `MINHU_DISPATCH_MAX_ATTACHMENT_BYTES`,
-    ///   `MINHU_DISPATCH_CALLBACK_ATTEMPTS` (unreached callbacks that excuse one, default 3);
+    ///   `MINHU_DISPATCH_CALLBACK_ATTEMPTS` (unreached callbacks that excuse one, default 3), the
+    ///   upload quotas `MINHU_DISPATCH_STAGED_FILES_PER_UPLOADER` (20),
+    ///   `MINHU_DISPATCH_STAGED_BYTES_PER_UPLOADER` (200 MiB), `MINHU_DISPATCH_MAX_ATTACHMENTS_PER_CASE` (100);
     /// - the deadline index: `REDIS_URL` (default [`DEFAULT_REDIS_URL`]),
     ///   `MINHU_DISPATCH_DEADLINE_NAMESPACE` (default [`DEFAULT_DEADLINE_NAMESPACE`]),
     ///   `MINHU_DISPATCH_FIRE_DEADLINES` (default `true`);
@@ -251,21 +295,7 @@ impl Config {
                 return Err(ConfigError::new("MINHU_DISPATCH_SERVICE_TOKEN", "is required unless MINHU_AUTH_DEV=true"));
             }
         };
-        let reporter_key = match optional("MINHU_DISPATCH_REPORTER_KEY") {
-            Some(b64) => {
-                let bytes = STANDARD
-                    .decode(b64.trim())
-                    .map_err(|e| ConfigError::new("MINHU_DISPATCH_REPORTER_KEY", format!("is not base64: {e}")))?;
-                let key: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| ConfigError::new("MINHU_DISPATCH_REPORTER_KEY", "must decode to exactly 32 bytes"))?;
-                ReporterKey(key)
-            }
-            None if dev => ReporterKey::dev(),
-            None => {
-                return Err(ConfigError::new("MINHU_DISPATCH_REPORTER_KEY", "is required unless MINHU_AUTH_DEV=true"));
-            }
-        };
+        let reporter_key = reporter_key(optional("MINHU_DISPATCH_REPORTER_KEY"), dev)?;
         let d = DeadlinePolicy::default();
         let minutes = |var: &str, default: Duration| -> Result<Duration, ConfigError> {
             Ok(Duration::from_secs(parsed(var, default.as_secs() / 60)? * 60))
@@ -300,6 +330,11 @@ impl Config {
         };
         let mut attachments = AttachmentLimits::default();
         attachments.max_bytes = parsed("MINHU_DISPATCH_MAX_ATTACHMENT_BYTES", attachments.max_bytes)?;
+        attachments.staged_files_per_uploader =
+            parsed("MINHU_DISPATCH_STAGED_FILES_PER_UPLOADER", attachments.staged_files_per_uploader)?;
+        attachments.staged_bytes_per_uploader =
+            parsed("MINHU_DISPATCH_STAGED_BYTES_PER_UPLOADER", attachments.staged_bytes_per_uploader)?;
+        attachments.files_per_case = parsed("MINHU_DISPATCH_MAX_ATTACHMENTS_PER_CASE", attachments.files_per_case)?;
         let listen = listen_addr("MINHU_DISPATCH_LISTEN_ADDR", "0.0.0.0:50052")?;
         Ok(Self {
             listen,
@@ -492,3 +527,19 @@ impl Application {
 
 // `main`'s path: the same build and serve as the tests and the suite.
 minhu_grpc::app!(Application, Config, StartError);
+
+#[cfg(test)]
+mod reporter_key_tests {
+    use super::*;
+
+    #[test]
+    fn development_mode_makes_a_random_reporter_key_never_the_published_one() {
+        let a = reporter_key(None, true).unwrap();
+        let b = reporter_key(None, true).unwrap();
+        assert_ne!(a.0, crypto::DEV_REPORTER_KEY);
+        assert_ne!(a.0, b.0, "one per process, not a constant");
+        assert!(reporter_key(None, false).is_err(), "required outside development mode");
+        let configured = reporter_key(Some(STANDARD.encode([9u8; 32])), true).unwrap();
+        assert_eq!(configured.0, [9u8; 32]);
+    }
+}

@@ -321,11 +321,9 @@ pub(super) async fn designate_responders(
 ) -> Result<pb::Call, DispatchError> {
     let (p, req) = caller(r)?;
     let id = uuid("call_id", &req.call_id)?;
-    if req.person_ids.is_empty() {
-        return Err(DispatchError::field("person_ids", "must name at least one person"));
-    }
+    let person_ids = designated_ids(&req.person_ids)?;
     let key = RPCS.idempotency("DesignateResponders", &p, &req.request_id, &req)?;
-    let lookups = eligible_people(s.clone(), p.clone(), id, req.person_ids.clone());
+    let lookups = eligible_people(s.clone(), p.clone(), id, person_ids);
     s.write(&key, lookups, move |tx, w, people| {
         Box::pin(async move {
             let (mut row, _, mut call) = locked_call(tx, &p, id).await?;
@@ -346,6 +344,29 @@ pub(super) async fn designate_responders(
         })
     })
     .await
+}
+
+/// Most people one call designates.
+const MAX_DESIGNATED: usize = 50;
+
+/// The people named, each once: ids that are UUIDs in any spelling (case, braces, no
+/// hyphens) are made canonical first, so two spellings of one person are one person and
+/// the roster's answer matches what is stored; naming someone twice is refused on the field.
+fn designated_ids(ids: &[String]) -> Result<Vec<String>, DispatchError> {
+    let mut v = FieldViolations::new();
+    v.check(!ids.is_empty(), "person_ids", "must name at least one person");
+    v.check(ids.len() <= MAX_DESIGNATED, "person_ids", format!("must name at most {MAX_DESIGNATED} people"));
+    let mut seen: Vec<(usize, String)> = Vec::new();
+    for (i, raw) in ids.iter().enumerate().take(MAX_DESIGNATED) {
+        let id = v.required_text(&format!("person_ids[{i}]"), raw, 64).to_owned();
+        let id = Uuid::parse_str(&id).map(|u| u.to_string()).unwrap_or(id);
+        match seen.iter().find(|(_, o)| *o == id) {
+            Some((j, _)) => v.add(format!("person_ids[{i}]"), format!("names the same person as person_ids[{j}]")),
+            None => seen.push((i, id)),
+        }
+    }
+    v.into_result()?;
+    Ok(seen.into_iter().map(|(_, id)| id).collect())
 }
 
 async fn eligible_people(

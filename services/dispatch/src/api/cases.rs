@@ -73,7 +73,7 @@ pub(super) fn case_pb_of(
 ) -> Result<pb::Case, DispatchError> {
     let c = &row.case;
     let reporter = cipher.open(c.id, &row.reporter_sealed).map_err(DispatchError::internal)?;
-    let (shown, masked) = privacy::present(&reporter, access::reporter_view(p, audience));
+    let (shown, masked) = privacy::present(&reporter, access::reporter_view(p, audience, reporter.confidential));
     let CaseParts { related, files, consultations, callbacks } = parts;
     // A repeat names its lead first: the case it was clustered with at intake.
     let related: Vec<Uuid> = row.lead_case_id.into_iter().chain(related.iter().copied()).collect();
@@ -283,7 +283,7 @@ pub(super) async fn create_case(s: &Dispatch, r: Request<pb::CreateCaseRequest>)
                 lead_case_id: lead.map(|l| l.to_string()).unwrap_or_default(),
             });
             let mut after = serde_json::to_value(&case).unwrap_or_default();
-            after["reporter_digest"] = json!(d.cipher.digest(&reporter));
+            after["reporter_digest"] = json!(d.cipher.digest(case.id, &reporter));
             after["related_case_ids"] = json!(related);
             after["lead_case_id"] = json!(lead);
             let entry = Entry {
@@ -363,7 +363,7 @@ pub(super) async fn get_case(s: &Dispatch, r: Request<pb::GetCaseRequest>) -> Re
 
 /// The SQL scope of what `p` may read.
 pub(super) fn scope(p: &Principal) -> Result<Scope, DispatchError> {
-    if access::is_district(p) || access::is_service(p) {
+    if access::is_district(p) {
         return Ok(Scope::All);
     }
     match p.organization.kind {
@@ -486,25 +486,38 @@ pub(super) async fn triage_case(s: &Dispatch, r: Request<pb::TriageCaseRequest>)
     s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let now = w.now();
-            let (mut row, _) = readable_case(tx, &p, id, true).await?;
+            // The repeated case is held to LinkCases' rule (readable and correctable by the
+            // caller, foreign = missing) and locked with this one in id order.
+            let mut rows = super::corrections::lock_all(tx, &p, std::iter::once(id).chain(duplicate_of)).await?;
+            let mut row = rows.remove(&id).ok_or_else(|| DispatchError::internal("locked case vanished"))?;
             require_street(&p, &row.case, "triage its cases")?;
             let before = json!({"state": row.case.state, "triage": row.case.triage});
             row.case.state = state::triage(row.case.state, decision)?;
+            let actor = convert::actor(&p);
             let mut joined = None;
             if let Some(other) = duplicate_of {
-                let Some(target) = cases::get(tx, other, false).await? else {
-                    return Err(DispatchError::field("duplicate_of_case_id", "is not a known case"));
-                };
-                cases::link(tx, id, other, now).await?;
+                let linked = cases::link(tx, id, other, now).await?;
+                let other_row = rows.get_mut(&other).ok_or_else(|| DispatchError::internal("locked case vanished"))?;
                 // A duplicate that leads no repeats of its own joins the other case's
                 // cluster (重复诉求), so one lead is called, rated and scored.
-                let lead = target.lead_case_id.unwrap_or(other);
+                let lead = other_row.lead_case_id.unwrap_or(other);
                 if row.lead_case_id.is_none() && row.cluster_size == 1 && lead != id {
                     cases::join_cluster(tx, id, lead).await?;
                     joined = Some(lead);
                 }
+                if linked {
+                    // The repeated case's own trail shows the link too, as LinkCases does.
+                    let entry = Entry {
+                        event_type: EventKind::CasesLinked,
+                        call_id: None,
+                        department_id: String::new(),
+                        before: json!({"related_case_id": id, "linked": false}),
+                        after: json!({"related_case_id": id, "linked": true, "duplicate": true}),
+                        payload: Payload::CaseLinksChanged(pb::CaseLinksChanged { case_ids: vec![id.to_string()] }),
+                    };
+                    w.record(tx, &mut other_row.case, &actor, entry).await?;
+                }
             }
-            let actor = convert::actor(&p);
             let is_decline = decision == TriageDecision::Decline;
             row.case.triage = Some(Triage {
                 decision,

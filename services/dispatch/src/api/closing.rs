@@ -53,8 +53,21 @@ pub(super) async fn submit_case_report(
             let mut results = Vec::new();
             for (i, d) in report.department_results.iter().enumerate() {
                 let mut ids = Vec::new();
-                for f in &d.feedback_ids {
-                    ids.push(minhu_grpc::uuid(&format!("report.department_results[{i}].feedback_ids"), f)?);
+                for (j, f) in d.feedback_ids.iter().enumerate() {
+                    let field = format!("report.department_results[{i}].feedback_ids[{j}]");
+                    let id = minhu_grpc::uuid(&field, f)?;
+                    // Feedback of this case from this department only: another case's (or
+                    // another department's) feedback is named as not found, whoever owns it.
+                    let ours = crate::store::tasks::feedback(tx, id)
+                        .await?
+                        .is_some_and(|fb| fb.case_id == case_id && fb.department_id == d.department_id);
+                    if !ours {
+                        return Err(DispatchError::field(
+                            field,
+                            format!("is not feedback of department `{}` on this case", d.department_id),
+                        ));
+                    }
+                    ids.push(id);
                 }
                 results.push(DepartmentResult {
                     department_id: d.department_id.clone(),

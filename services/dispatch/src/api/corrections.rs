@@ -17,6 +17,7 @@ use crate::{
     domain::{
         access, geo,
         model::{Place, Reporter},
+        privacy::ReporterView,
         state,
     },
     error::DispatchError,
@@ -167,10 +168,25 @@ pub(super) async fn update_case(s: &Dispatch, r: Request<pb::UpdateCaseRequest>)
             if let Some(new) = patch.reporter {
                 let cipher = &dispatch.d.cipher;
                 let old = cipher.open(id, &row.reporter_sealed).map_err(DispatchError::internal)?;
+                // Only who sees the reporter unmasked may correct it: masked values sent
+                // back would overwrite the real ones (the district sees masks only).
+                let audience = cases::audience(tx, id, &row.case.street_id).await?;
+                if new != old && access::reporter_view(&p, &audience, old.confidential) != ReporterView::Full {
+                    return Err(DispatchError::denied(
+                        "the reporter is corrected by the case's street, which sees it unmasked",
+                    ));
+                }
                 if new != old {
+                    if new.confidential && !old.confidential {
+                        // 要求保密 withdraws what was shared with departments, on the trail.
+                        let revoked = crate::store::calls::revoke_contact_shares(tx, id).await?;
+                        if !revoked.is_empty() {
+                            changes.after.insert("contact_shares_revoked".into(), json!(revoked));
+                        }
+                    }
                     // Personal data enters the trail only as a digest.
-                    changes.before.insert("reporter_digest".into(), json!(cipher.digest(&old)));
-                    changes.after.insert("reporter_digest".into(), json!(cipher.digest(&new)));
+                    changes.before.insert("reporter_digest".into(), json!(cipher.digest(id, &old)));
+                    changes.after.insert("reporter_digest".into(), json!(cipher.digest(id, &new)));
                     changes.paths.push("reporter".into());
                     row.reporter_sealed = cipher.seal(id, &new);
                     cases::update(tx, &row.case, Some(&row.reporter_sealed)).await?;
@@ -216,8 +232,9 @@ fn others(case_id: Uuid, ids: &[String], linking: bool) -> Result<Vec<Uuid>, Dis
 }
 
 /// Locks every case of a link request, in id order (two requests over the same cases
-/// cannot deadlock), each one readable and correctable by `p`.
-async fn lock_all(
+/// cannot deadlock), each one readable and correctable by `p`: a case `p` may not read
+/// answers NOT_FOUND exactly like a missing one.
+pub(super) async fn lock_all(
     tx: &mut PgConnection,
     p: &Principal,
     ids: impl IntoIterator<Item = Uuid>,

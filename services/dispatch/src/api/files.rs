@@ -1,8 +1,10 @@
 //! Attachments (附件): chunked upload, download and metadata.
 //!
 //! The content lives in Postgres (`attachment_contents`, bytea) beside its metadata, so a
-//! file and the trail entry announcing it commit together; the configured limit (20 MiB by
-//! default) keeps a file small enough to hold in memory while it is checked. An upload is
+//! file and the trail entry announcing it commit together. It is never held whole in this
+//! process: an upload is spooled to an unlinked temporary file while it arrives (hashed as
+//! it passes) and copied into Postgres chunk by chunk; a download is checked by Postgres
+//! (length, SHA-256) and read back one chunk per message. An upload is
 //! checked twice before anything is written: its declaration first (type, size, name,
 //! digest format, the caller's right to the case), then the content against that
 //! declaration (size, SHA-256). A download re-hashes the stored content and refuses with
@@ -29,7 +31,10 @@ use crate::{
         state,
     },
     error::DispatchError,
-    store::attachments,
+    store::{
+        attachments,
+        spool::{Spool, SpoolError},
+    },
 };
 
 /// How long a staged file (uploaded before its case exists) waits for CreateCase.
@@ -80,27 +85,36 @@ pub(super) async fn upload_attachment(
     v.into_result()?;
     let key = RPCS.idempotency("UploadAttachment", &p, &meta.request_id, &meta)?;
     // Refused before the content travels; checked again, locked, when writing.
-    match case_id {
-        Some(id) => {
-            let mut conn = s.d.pool.acquire().await?;
-            readable_case(&mut conn, &p, id, false).await?;
+    {
+        let mut conn = s.d.pool.acquire().await?;
+        match case_id {
+            Some(id) => {
+                readable_case(&mut conn, &p, id, false).await?;
+            }
+            None if !access::may_create_somewhere(&p) => {
+                return Err(DispatchError::denied("files without a case are staged by those who record appeals"));
+            }
+            None => {}
         }
-        None if !access::may_create_somewhere(&p) => {
-            return Err(DispatchError::denied("files without a case are staged by those who record appeals"));
-        }
-        None => {}
+        within_quota(&mut conn, limits, &p.subject, case_id, spec.size_bytes).await?;
     }
     let mut receiving = Receiving::new(spec, limits);
+    let mut spool = Spool::new().await.map_err(DispatchError::internal)?;
     while let Some(message) = upload.message().await.map_err(DispatchError::Stream)? {
         match message.content {
-            Some(Up::Chunk(bytes)) => receiving.push(&bytes).map_err(content_error)?,
+            Some(Up::Chunk(bytes)) => {
+                receiving.push(&bytes).map_err(content_error)?;
+                spool.push(&bytes).await.map_err(DispatchError::internal)?;
+            }
             Some(Up::Metadata(_)) => {
                 return Err(DispatchError::field("metadata", "must be sent once, as the first message"));
             }
             None => return Err(DispatchError::field("content", "must be the metadata or a chunk")),
         }
     }
-    let (spec, content) = receiving.finish().map_err(content_error)?;
+    let spec = receiving.finish().map_err(content_error)?;
+    let chunk = limits.max_chunk_bytes;
+    let quota = limits.clone();
     let now = s.now();
     let attachment = Attachment {
         file: AttachmentRef {
@@ -119,12 +133,16 @@ pub(super) async fn upload_attachment(
     s.write(&key, write::none(), move |tx, w, ()| {
         Box::pin(async move {
             let Some(case_id) = case_id else {
-                attachments::insert(tx, &attachment, &content).await?;
+                within_quota(tx, &quota, &attachment.uploader_subject, None, attachment.file.size_bytes).await?;
+                attachments::insert(tx, &attachment).await?;
+                spool.store(tx, attachment.file.id, chunk).await.map_err(spool_error)?;
                 return Ok(convert::attachment_pb(&attachment));
             };
             let (mut row, _) = readable_case(tx, &p, case_id, true).await?;
             state::require_open(row.case.state)?;
-            attachments::insert(tx, &attachment, &content).await?;
+            within_quota(tx, &quota, &attachment.uploader_subject, Some(case_id), attachment.file.size_bytes).await?;
+            attachments::insert(tx, &attachment).await?;
+            spool.store(tx, attachment.file.id, chunk).await.map_err(spool_error)?;
             let entry = Entry {
                 event_type: EventKind::AttachmentAdded,
                 call_id: None,
@@ -140,6 +158,42 @@ pub(super) async fn upload_attachment(
         })
     })
     .await
+}
+
+/// Refuses with RESOURCE_EXHAUSTED a file beyond the quotas: per case, or for a staged file
+/// the uploader's count and bytes. Checked before the content travels and again in the
+/// write (the case row locked), so parallel uploads cannot pass together.
+async fn within_quota(
+    conn: &mut PgConnection,
+    limits: &crate::AttachmentLimits,
+    uploader: &str,
+    case_id: Option<Uuid>,
+    size_bytes: i64,
+) -> Result<(), DispatchError> {
+    let refused = |what: String| Err(minhu_grpc::ApiError::ResourceExhausted(what).into());
+    match case_id {
+        Some(case_id) => {
+            if attachments::count_of_case(conn, case_id).await? >= limits.files_per_case {
+                return refused(format!("the case already holds the limit of {} attachments", limits.files_per_case));
+            }
+        }
+        None => {
+            let (files, bytes) = attachments::staged_by(conn, uploader).await?;
+            if files >= limits.staged_files_per_uploader {
+                return refused(format!(
+                    "you have the limit of {} staged files waiting for their case",
+                    limits.staged_files_per_uploader
+                ));
+            }
+            if bytes + size_bytes > limits.staged_bytes_per_uploader {
+                return refused(format!(
+                    "staging {size_bytes} more bytes would exceed your limit of {} staged bytes ({bytes} staged)",
+                    limits.staged_bytes_per_uploader
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A file `p` may read: one of a case it may read, or one it staged; NOT_FOUND otherwise.
@@ -187,21 +241,52 @@ pub(super) async fn download_attachment(
         ))
         .into());
     }
-    // The whole content is re-hashed even when resuming: a partial range cannot be
-    // checked against the digest on its own.
-    let content = attachments::content(&mut conn, id).await?;
+    // The whole content is re-hashed (by Postgres) even when resuming: a partial range
+    // cannot be checked against the digest on its own.
+    let stored = attachments::content_digest(&mut conn, id).await?;
     drop(conn);
-    let content = content.filter(|c| files::intact(c, size, &attachment.file.sha256)).ok_or_else(|| {
-        minhu_grpc::ApiError::DataLoss(format!(
+    if !stored.is_some_and(|(len, sha)| files::intact(len, &sha, size, &attachment.file.sha256)) {
+        return Err(minhu_grpc::ApiError::DataLoss(format!(
             "attachment {id}: the stored content no longer matches its size and digest"
         ))
-    })?;
-    let chunk = s.d.attachments.max_chunk_bytes.max(1);
-    let start = usize::try_from(req.offset).unwrap_or(usize::MAX).min(content.len());
+        .into());
+    }
+    let chunk = s.d.attachments.max_chunk_bytes.max(1) as i64;
     let head = pb::DownloadAttachmentResponse { content: Some(Down::Attachment(convert::attachment_pb(&attachment))) };
-    let body = stream::iter((start..content.len()).step_by(chunk)).map(move |from| {
-        let to = (from + chunk).min(content.len());
-        Ok(pb::DownloadAttachmentResponse { content: Some(Down::Chunk(content[from..to].to_vec())) })
+    // One chunk read per message sent, each on a pooled connection held only for its read.
+    let pool = s.d.pool.clone();
+    let body = stream::unfold(req.offset, move |from| {
+        let pool = pool.clone();
+        async move {
+            if from >= size {
+                return None;
+            }
+            let read = async {
+                let mut conn = pool.acquire().await?;
+                attachments::content_range(&mut conn, id, from, chunk).await
+            };
+            Some(match read.await {
+                Ok(bytes) if !bytes.is_empty() => {
+                    let next = from + bytes.len() as i64;
+                    (Ok(pb::DownloadAttachmentResponse { content: Some(Down::Chunk(bytes)) }), next)
+                }
+                Ok(_) => (
+                    Err(tonic::Status::from(minhu_grpc::ApiError::DataLoss(format!(
+                        "attachment {id}: the stored content ended before its recorded size"
+                    )))),
+                    size,
+                ),
+                Err(e) => (Err(tonic::Status::from(DispatchError::from(e))), size),
+            })
+        }
     });
     Ok(Box::pin(stream::once(async move { Ok(head) }).chain(body)))
+}
+
+/// A spool that could not be stored: a database fault as such, a disk fault as internal.
+fn spool_error(e: SpoolError) -> DispatchError {
+    match e {
+        SpoolError::Database(e) => e.into(),
+        e @ SpoolError::Io(_) => DispatchError::internal(e),
+    }
 }

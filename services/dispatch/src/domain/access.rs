@@ -48,10 +48,11 @@ pub fn is_district(p: &Principal) -> bool {
     p.is_district() && p.has_any_role(&[Role::DistrictOperator, Role::DistrictAdmin])
 }
 
-/// Whether `p` may read a case with this audience.
+/// Whether `p` may read a case with this audience. Services may not: the one service that
+/// calls dispatch (appraisal) needs the event feed only, which carries no reporter data
+/// (least privilege per service identity, #14.7).
 pub fn may_read(p: &Principal, a: &Audience) -> bool {
     is_district(p)
-        || is_service(p)
         || p.acts_for(OrgKind::Street, &a.street_id)
         || (is_department_of(p, &p.organization.id) && a.departments.contains(&p.organization.id))
         || a.designated.contains(&p.subject)
@@ -68,11 +69,16 @@ pub fn may_read_staged(p: &Principal, uploader_subject: &str) -> bool {
     p.subject == uploader_subject
 }
 
-/// How much of the reporter `p` sees.
-pub fn reporter_view(p: &Principal, a: &Audience) -> ReporterView {
-    if is_service(p) || is_street_of(p, &a.street_id) {
+/// How much of the reporter `p` sees: unmasked for the case's street only (a service sees
+/// masks, should it ever be shown a case). A confidential reporter (要求保密) is masked for
+/// every department, whatever was shared before the request for confidentiality.
+pub fn reporter_view(p: &Principal, a: &Audience, confidential: bool) -> ReporterView {
+    if is_street_of(p, &a.street_id) {
         ReporterView::Full
-    } else if p.organization.kind == OrgKind::Department && a.contact_departments.contains(&p.organization.id) {
+    } else if !confidential
+        && p.organization.kind == OrgKind::Department
+        && a.contact_departments.contains(&p.organization.id)
+    {
         ReporterView::Contact
     } else {
         ReporterView::Masked
@@ -128,7 +134,7 @@ mod tests {
         assert!(may_read(&p("d", Role::DepartmentDispatcher, OrgKind::Department, "gongan"), &a));
         assert!(!may_read(&p("d", Role::DepartmentDispatcher, OrgKind::Department, "guihua"), &a));
         assert!(may_read(&p("officer-1", Role::FieldOfficer, OrgKind::Department, "gongan"), &a));
-        assert!(may_read(&p("appraisal", Role::Service, OrgKind::Service, "appraisal"), &a));
+        assert!(!may_read(&p("appraisal", Role::Service, OrgKind::Service, "appraisal"), &a));
     }
 
     #[test]
@@ -145,12 +151,14 @@ mod tests {
     #[test]
     fn the_reporter_is_masked_without_need_to_know() {
         let a = audience();
-        let view = |pr: Principal| reporter_view(&pr, &a);
+        let view = |pr: Principal| reporter_view(&pr, &a, false);
         assert_eq!(view(p("s", Role::StreetDispatcher, OrgKind::Street, "zhongnanlu")), ReporterView::Full);
-        assert_eq!(view(p("x", Role::Service, OrgKind::Service, "appraisal")), ReporterView::Full);
+        assert_eq!(view(p("x", Role::Service, OrgKind::Service, "appraisal")), ReporterView::Masked);
         assert_eq!(view(p("d", Role::DepartmentDispatcher, OrgKind::Department, "gongan")), ReporterView::Contact);
         assert_eq!(view(p("d", Role::DepartmentDispatcher, OrgKind::Department, "chengguan")), ReporterView::Masked);
         assert_eq!(view(p("d", Role::DistrictAdmin, OrgKind::District, "district")), ReporterView::Masked);
+        let gongan = p("d", Role::DepartmentDispatcher, OrgKind::Department, "gongan");
+        assert_eq!(reporter_view(&gongan, &a, true), ReporterView::Masked, "confidential beats a share");
     }
 
     #[test]

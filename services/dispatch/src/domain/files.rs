@@ -97,54 +97,54 @@ pub enum ContentError {
     },
 }
 
-/// Content being received for a [`FileSpec`].
+/// Content being received for a [`FileSpec`]: counted and hashed as it passes, never kept
+/// here (the caller spools it), so an upload costs one chunk of memory however large.
 #[derive(Debug)]
 pub struct Receiving {
     spec: FileSpec,
     max_chunk: usize,
-    content: Vec<u8>,
+    received: u64,
     hasher: Sha256,
 }
 
 impl Receiving {
     /// Ready for the content of `spec`.
     pub fn new(spec: FileSpec, limits: &AttachmentLimits) -> Self {
-        let capacity = usize::try_from(spec.size_bytes).unwrap_or(0);
-        Self { spec, max_chunk: limits.max_chunk_bytes, content: Vec::with_capacity(capacity), hasher: Sha256::new() }
+        Self { spec, max_chunk: limits.max_chunk_bytes, received: 0, hasher: Sha256::new() }
     }
 
     /// Takes the next chunk; refuses it (and so the upload) when too large or beyond the
-    /// declared size, so an over-long upload is cut off without being buffered.
+    /// declared size, so an over-long upload is cut off before it is stored anywhere.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), ContentError> {
         if chunk.len() > self.max_chunk {
             return Err(ContentError::ChunkTooLarge { max: self.max_chunk });
         }
-        let received = (self.content.len() + chunk.len()) as u64;
+        let received = self.received + chunk.len() as u64;
         if received > self.spec.size_bytes as u64 {
             return Err(ContentError::SizeMismatch { declared: self.spec.size_bytes, received });
         }
         self.hasher.update(chunk);
-        self.content.extend_from_slice(chunk);
+        self.received = received;
         Ok(())
     }
 
-    /// The content, once its size and digest are the declared ones.
-    pub fn finish(self) -> Result<(FileSpec, Vec<u8>), ContentError> {
-        let received = self.content.len() as u64;
-        if received != self.spec.size_bytes as u64 {
-            return Err(ContentError::SizeMismatch { declared: self.spec.size_bytes, received });
+    /// The declaration, once the content's size and digest are the declared ones.
+    pub fn finish(self) -> Result<FileSpec, ContentError> {
+        if self.received != self.spec.size_bytes as u64 {
+            return Err(ContentError::SizeMismatch { declared: self.spec.size_bytes, received: self.received });
         }
         let actual = hex(&self.hasher.finalize());
         if actual != self.spec.sha256 {
             return Err(ContentError::DigestMismatch { actual });
         }
-        Ok((self.spec, self.content))
+        Ok(self.spec)
     }
 }
 
-/// Whether stored `content` is still what was recorded (size and digest): served only then.
-pub fn intact(content: &[u8], size_bytes: i64, sha256: &str) -> bool {
-    content.len() as u64 == size_bytes as u64 && hex(&Sha256::digest(content)) == sha256
+/// Whether stored content of `stored_len` bytes hashing to `stored_sha256` is still what
+/// was recorded: served only then.
+pub fn intact(stored_len: i64, stored_sha256: &str, size_bytes: i64, sha256: &str) -> bool {
+    stored_len == size_bytes && stored_sha256 == sha256
 }
 
 #[cfg(test)]
@@ -190,10 +190,10 @@ mod tests {
         let mut r = Receiving::new(spec(content.len() as i64, &digest(content)), &AttachmentLimits::default());
         r.push(&content[..5]).unwrap();
         r.push(&content[5..]).unwrap();
-        let (s, bytes) = r.finish().unwrap();
-        assert_eq!(bytes, content);
-        assert!(intact(&bytes, s.size_bytes, &s.sha256));
-        assert!(!intact(b"photo of the pump roon", s.size_bytes, &s.sha256));
+        let s = r.finish().unwrap();
+        assert!(intact(content.len() as i64, &digest(content), s.size_bytes, &s.sha256));
+        assert!(!intact(content.len() as i64, &digest(b"photo of the pump roon"), s.size_bytes, &s.sha256));
+        assert!(!intact(5, &digest(content), s.size_bytes, &s.sha256));
     }
 
     #[test]

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::domain::model::Attachment;
 
-/// Stores a file and its content.
-pub async fn insert(tx: &mut PgConnection, a: &Attachment, content: &[u8]) -> Result<(), sqlx::Error> {
+/// Stores a file's metadata (its content follows from the upload's spool).
+pub async fn insert(tx: &mut PgConnection, a: &Attachment) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO attachments (id, case_id, uploaded_by, file_name, content_type, size_bytes, sha256, created_at, expire_at, doc) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -22,14 +22,26 @@ pub async fn insert(tx: &mut PgConnection, a: &Attachment, content: &[u8]) -> Re
     .bind(a.create_time)
     .bind(a.expire_time)
     .bind(Json(a))
-    .execute(&mut *tx)
+    .execute(tx)
     .await?;
-    sqlx::query("INSERT INTO attachment_contents (attachment_id, content) VALUES ($1, $2)")
-        .bind(a.file.id)
-        .bind(content)
-        .execute(tx)
-        .await?;
     Ok(())
+}
+
+/// How many files, and how many bytes, `uploader` has staged (on no case yet).
+pub async fn staged_by(conn: &mut PgConnection, uploader: &str) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), coalesce(sum(size_bytes), 0)::bigint FROM attachments WHERE uploaded_by = $1 AND case_id IS NULL",
+    )
+    .bind(uploader)
+    .fetch_one(conn)
+    .await
+}
+
+/// How many files `case_id` holds.
+pub async fn count_of_case(conn: &mut PgConnection, case_id: Uuid) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM attachments WHERE case_id = $1").bind(case_id).fetch_one(conn).await?;
+    Ok(n)
 }
 
 /// A file's metadata.
@@ -39,13 +51,28 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Attachment>
     Ok(row.map(|r| r.0.0))
 }
 
-/// A file's content.
-pub async fn content(conn: &mut PgConnection, id: Uuid) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT content FROM attachment_contents WHERE attachment_id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(|r| r.0))
+/// A file's stored length and SHA-256 (hex), computed by Postgres: checking a download's
+/// integrity never brings the whole file into this process.
+pub async fn content_digest(conn: &mut PgConnection, id: Uuid) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT length(content)::bigint, encode(sha256(content), 'hex') FROM attachment_contents WHERE attachment_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// `len` bytes of a file's content from byte `from` (0-based): one download chunk.
+pub async fn content_range(conn: &mut PgConnection, id: Uuid, from: i64, len: i64) -> Result<Vec<u8>, sqlx::Error> {
+    let row: Option<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT substring(content from $2::int for $3::int) FROM attachment_contents WHERE attachment_id = $1",
+    )
+    .bind(id)
+    .bind(from + 1)
+    .bind(len)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.0).unwrap_or_default())
 }
 
 /// Attaches a staged file to a case at intake; `false` when it is no longer staged (already

@@ -31,6 +31,20 @@ pub async fn insert(tx: &mut PgConnection, call: &Call) -> Result<(), sqlx::Erro
     Ok(())
 }
 
+/// Withdraws every contact share (推送群众联系方式) of `case_id`'s calls, when the reporter
+/// asks for confidentiality; returns the departments that lose the contact.
+pub async fn revoke_contact_shares(tx: &mut PgConnection, case_id: uuid::Uuid) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "UPDATE calls SET contact_shared = false, \
+         doc = jsonb_set(jsonb_set(doc, '{contact_shared}', 'false'), '{contact_share_time}', 'null') \
+         WHERE case_id = $1 AND contact_shared RETURNING department_id",
+    )
+    .bind(case_id)
+    .fetch_all(tx)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
 /// Saves a changed call, designations included.
 pub async fn update(tx: &mut PgConnection, call: &Call) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE calls SET state = $2, check_in_closed = $3, contact_shared = $4, doc = $5 WHERE id = $1")

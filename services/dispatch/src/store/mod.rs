@@ -9,6 +9,7 @@ pub mod cases;
 pub mod catalogue;
 pub mod closing;
 pub mod journal;
+pub mod spool;
 pub mod tasks;
 
 /// Whether `error` is a unique violation of `constraint`.

@@ -232,6 +232,11 @@ impl TestApp {
             .max_decoding_message_size(64 * 1024 * 1024)
     }
 
+    /// The connection every client of this app shares (for health and other services).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// A client presenting `token` as it is (short-lived tokens, for expiry).
     pub fn client_with_token(&self, token: &str) -> Client {
         DispatchServiceClient::with_interceptor(self.channel.clone(), BearerToken::new(token))
