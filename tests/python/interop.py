@@ -225,12 +225,13 @@ def main():
                 event.case_state == case_pb.CASE_STATE_CALLING,
                 f"the event carries the case state CALLING, got {case_pb.CaseState.Name(event.case_state)}",
             )
-            check(message.case.state == case_pb.CASE_STATE_CALLING, "the snapshot with the event shows the case CALLING")
-            watched_call = [c for c in message.calls if c.id == call.id]
+            # After the snapshot the watch sends deltas: the event and the one call it changed.
+            check(message.HasField("changed_call"), f"the message with the sign event carries the changed call: {message}")
             check(
-                watched_call and watched_call[0].state == call_pb.CALL_STATE_SIGNED,
-                f"the snapshot with the event shows the call SIGNED: {list(message.calls)}",
+                message.changed_call.id == call.id and message.changed_call.state == call_pb.CALL_STATE_SIGNED,
+                f"the delta shows the call SIGNED: {message.changed_call}",
             )
+            check(message.resume_token != "", "every watch message carries a resume token")
             say(f"WatchCase: CALL_SIGNED (sequence {event.sequence}), case {case_pb.CaseState.Name(event.case_state)}")
             watch.cancel()
             follower.join(timeout=WAIT_SECONDS)

@@ -1,7 +1,12 @@
 -- Repeat clusters (重复诉求). A repeat names the lead case of its cluster; the lead keeps
 -- the cluster's size. One column per case instead of a link per pair: storage is linear
 -- in the appeals, however many repeat one place.
-ALTER TABLE cases ADD COLUMN lead_case_id uuid REFERENCES cases (id);
+-- No foreign key on purpose: its check takes a KEY SHARE lock on the lead whenever a
+-- repeat's row written in the same transaction is updated again (the journal's trail
+-- update, after the feed counter is taken), so a write on a repeat and one on its lead
+-- deadlocked through the counter. Cases are never deleted and only intake, triage,
+-- detach and merge set this column, each with the lead locked.
+ALTER TABLE cases ADD COLUMN lead_case_id uuid;
 ALTER TABLE cases ADD COLUMN cluster_size integer NOT NULL DEFAULT 1;
 
 -- ListClusterMembers, in intake order.
