@@ -87,8 +87,9 @@ fn reporter_key(configured: Option<String>, dev: bool) -> Result<ReporterKey, Co
         Some(b64) => {
             let bytes =
                 STANDARD.decode(b64.trim()).map_err(|e| ConfigError::new(VAR, format!("is not base64: {e}")))?;
-            let key: [u8; 32] =
-                bytes.try_into().map_err(|_| ConfigError::new(VAR, "must decode to exactly 32 bytes"))?;
+            let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+                ConfigError::new(VAR, format!("must decode to exactly 32 bytes, not {}", b.len()))
+            })?;
             Ok(ReporterKey(key))
         }
         None if dev => {

@@ -67,8 +67,9 @@ fn categories(input: &[pb::CatalogueCategory]) -> Result<Vec<CatalogueCategory>,
             Ok(u) => Urgency::parse(u.as_str_name()).unwrap_or(Urgency::Normal),
             Err(_) => return Err(DispatchError::field(f("default_urgency"), "is not a known urgency")),
         };
-        let minutes =
-            |name: &str, m: i32| u32::try_from(m).map_err(|_| DispatchError::field(f(name), "must not be negative"));
+        let minutes = |name: &str, m: i32| {
+            u32::try_from(m).map_err(|e| DispatchError::field(f(name), format!("must not be negative ({e})")))
+        };
         out.push(CatalogueCategory {
             code: k.code.trim().to_owned(),
             name: k.name.trim().to_owned(),
